@@ -1,1 +1,129 @@
-fn main() {}
+//! `rzts`: compile Japanese access policies once, check and review them, decide
+//! requests (spec §4).
+//!
+//! Exit codes: 0 done (whatever a decision was); 1 a check or test found problems;
+//! 2 the input was wrong (bad TOML, untranslatable text, malformed request) and no
+//! decision was printed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod commands;
+
+/// RZTS: zero-trust access policies written in Japanese, compiled once into typed
+/// rules, evaluated deterministically.
+#[derive(Debug, Parser)]
+#[command(name = "rzts", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Which translator turns texts into rules.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TranslatorKind {
+    /// Deterministic, no network (default).
+    Offline,
+}
+
+/// Which slot a one-off text is for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SlotArg {
+    /// 必須条件
+    Require,
+    /// 拒否条件
+    Deny,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Translate changed texts and write the lock (unchanged texts are reused).
+    Compile {
+        /// Policy file.
+        #[arg(default_value = "policies.toml")]
+        policy: PathBuf,
+        /// Translator for changed texts.
+        #[arg(long, value_enum, default_value_t = TranslatorKind::Offline)]
+        translator: TranslatorKind,
+    },
+    /// Exit non-zero if the lock is stale, hand-edited or does not type-check (for CI).
+    Check {
+        /// Policy file.
+        #[arg(default_value = "policies.toml")]
+        policy: PathBuf,
+    },
+    /// Show the compiled rules with a Japanese back-translation.
+    Show {
+        /// Policy file.
+        #[arg(default_value = "policies.toml")]
+        policy: PathBuf,
+        /// Only this app.
+        app: Option<String>,
+    },
+    /// Semantic diff of two locks: what changed, and requests whose decision flips.
+    Diff {
+        /// The old lock.
+        old: PathBuf,
+        /// The new lock.
+        new: PathBuf,
+    },
+    /// Decide one request for one app; prints {"decision":..,"reasons":[..]}.
+    Decide {
+        /// Policy file.
+        #[arg(default_value = "policies.toml")]
+        policy: PathBuf,
+        /// The app (target) to decide for.
+        #[arg(long)]
+        app: String,
+        /// Request context JSON file (spec §2), or - for standard input.
+        #[arg(long)]
+        request: PathBuf,
+        /// Add the evaluation trace of both slots.
+        #[arg(long)]
+        explain: bool,
+        /// Decide as for an unauthenticated user (always deny).
+        #[arg(long)]
+        anonymous: bool,
+    },
+    /// Run decision test cases (texts, requests, expected decisions).
+    Test {
+        /// Cases file.
+        cases: PathBuf,
+    },
+    /// Translate one text and print the rule, its back-translation and lint findings.
+    Translate {
+        /// The Japanese text.
+        text: String,
+        /// The slot the text is for.
+        #[arg(long, value_enum, default_value_t = SlotArg::Require)]
+        slot: SlotArg,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Compile { policy, translator } => commands::compile(&policy, translator),
+        Command::Check { policy } => commands::check(&policy),
+        Command::Show { policy, app } => commands::show(&policy, app.as_deref()),
+        Command::Diff { old, new } => commands::diff(&old, &new),
+        Command::Decide {
+            policy,
+            app,
+            request,
+            explain,
+            anonymous,
+        } => commands::decide(&policy, &app, &request, explain, anonymous),
+        Command::Test { cases } => commands::test(&cases),
+        Command::Translate { text, slot } => commands::translate(&text, slot),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("エラー: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -329,3 +329,45 @@ mod tests {
         );
     }
 }
+
+/// One line of an evaluation trace: a node of the rule, its depth and its value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TraceLine {
+    /// Nesting depth (0 = the whole rule).
+    pub depth: usize,
+    /// `and`, `or`, `not`, `->` or the condition's canonical text.
+    pub node: String,
+    /// The node's value.
+    pub value: &'static str,
+}
+
+/// The value of every node of `rule` on `req`, top-down (for `rzts decide --explain`).
+pub fn trace(rule: &Rule, req: &Request, tz: Tz) -> Vec<TraceLine> {
+    fn walk(r: &Rule, req: &Request, tz: Tz, depth: usize, out: &mut Vec<TraceLine>) {
+        let value = match eval_rule(r, req, tz) {
+            Truth::True => "TRUE",
+            Truth::False => "FALSE",
+            Truth::Unknown => "UNKNOWN",
+        };
+        let node = match r {
+            Rule::Atom(c) => c.to_string(),
+            Rule::And(_) => "and".into(),
+            Rule::Or(_) => "or".into(),
+            Rule::Not(_) => "not".into(),
+            Rule::Implies(..) => "->".into(),
+        };
+        out.push(TraceLine { depth, node, value });
+        match r {
+            Rule::Atom(_) => {}
+            Rule::And(v) | Rule::Or(v) => v.iter().for_each(|p| walk(p, req, tz, depth + 1, out)),
+            Rule::Not(p) => walk(p, req, tz, depth + 1, out),
+            Rule::Implies(a, b) => {
+                walk(a, req, tz, depth + 1, out);
+                walk(b, req, tz, depth + 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(rule, req, tz, 0, &mut out);
+    out
+}

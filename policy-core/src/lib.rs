@@ -33,15 +33,24 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The time-zone database used for clock conditions, re-exported so embedders use
+/// the same version.
+pub use chrono_tz;
+
+pub mod analysis;
 pub mod ast;
 pub mod backtranslate;
+pub mod cases;
 pub mod check;
 pub mod context;
 pub mod country;
 pub mod decision;
 pub mod eval;
+pub mod lock;
+pub mod policy;
 pub mod schema;
 pub mod text;
+pub mod translate;
 pub mod value;
 
 /// The names most users need.

@@ -290,7 +290,7 @@ impl WeekdaySet {
     pub const WEEKEND: WeekdaySet = WeekdaySet(0b110_0000);
 
     /// Builds a set from a bit mask (bits above 6 are dropped).
-    pub fn from_bits(bits: u8) -> WeekdaySet {
+    pub const fn from_bits(bits: u8) -> WeekdaySet {
         WeekdaySet(bits & 0x7f)
     }
     /// The bit mask.

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, the unit/integration/property/snapshot tests of
+# the workspace, the doc examples, the shared golden translation cases through the real
+# `rzts test` command, and a compile + check of the sample policies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=../shared
+[ -d "$shared/golden" ] || { echo "../shared (spec and golden cases) must sit beside the clone"; exit 2; }
+
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+else
+  cargo test --locked --no-fail-fast --lib --bins --tests
+fi
+cargo test --locked --doc
+
+cargo build --locked --bin rzts
+bin="${CARGO_TARGET_DIR:-target}/debug/rzts"
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cp examples/policies.toml "$work/"
+"$bin" compile "$work/policies.toml" >/dev/null
+"$bin" check "$work/policies.toml"
+echo "== golden translation cases (rzts test)"
+"$bin" test "$shared/golden/translations.toml"

@@ -30,6 +30,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use policy_core::ast::Rule;
 use policy_core::context::Request;
 use policy_core::decision::{AppRules, Authentication, Effect};
+use policy_core::eval::{eval_rule, explain, Truth};
 use regorus::{Engine, Value as RegoValue};
 use rzts_benches::decision::{
     cedar_context, policies, rego_input, rzts_request, PolicyFixture, RequestFixture, REGO_QUERY,
@@ -200,7 +201,63 @@ fn bench_decisions(c: &mut Criterion) {
             });
         }
         group.finish();
+
+        // Diagnostic rows (not part of the engine comparison): where RZTS's time goes.
+        // `rzts_decide` is the same call as `decision/<policy>/rzts`; `rzts_eval` only
+        // evaluates the two rules to an effect (no reasons at all); `rzts_explain` adds
+        // `eval::explain` on each slot that blocked access, i.e. finding the causes of a
+        // denial without turning them into Japanese sentences.
+        let mut group = c.benchmark_group(format!("breakdown/{}", p.name));
+        let (require, deny) = slots(&p.app);
+        for r in &p.timed {
+            group.bench_with_input(BenchmarkId::new("rzts_decide", &r.name), &r.rzts, |b, req| {
+                b.iter(|| {
+                    p.app
+                        .decide(black_box(req), Authentication::Authenticated, TZ)
+                })
+            });
+            group.bench_with_input(BenchmarkId::new("rzts_eval", &r.name), &r.rzts, |b, req| {
+                b.iter(|| eval_only(require, deny, black_box(req)))
+            });
+            group.bench_with_input(BenchmarkId::new("rzts_explain", &r.name), &r.rzts, |b, req| {
+                b.iter(|| eval_and_explain(require, deny, black_box(req)))
+            });
+        }
+        group.finish();
     }
+}
+
+fn slots(app: &AppRules) -> (&Rule, &Rule) {
+    let require = app.require.as_ref().map(|r| r.rule());
+    let deny = app.deny.as_ref().map(|r| r.rule());
+    (
+        require.expect("benchmark policies have a require rule"),
+        deny.expect("benchmark policies have a deny rule"),
+    )
+}
+
+fn eval_only(require: &Rule, deny: &Rule, req: &Request) -> Effect {
+    if eval_rule(require, req, TZ) == Truth::True && eval_rule(deny, req, TZ) == Truth::False {
+        Effect::Allow
+    } else {
+        Effect::Deny
+    }
+}
+
+fn eval_and_explain(require: &Rule, deny: &Rule, req: &Request) -> (Effect, usize) {
+    let r = eval_rule(require, req, TZ);
+    let d = eval_rule(deny, req, TZ);
+    if r == Truth::True && d == Truth::False {
+        return (Effect::Allow, 0);
+    }
+    let mut causes = 0;
+    if r != Truth::True {
+        causes += explain(require, req, TZ).1.len();
+    }
+    if d != Truth::False {
+        causes += explain(deny, req, TZ).1.len();
+    }
+    (Effect::Deny, causes)
 }
 
 criterion_group!(benches, bench_decisions);

@@ -109,7 +109,7 @@ fn split_clauses(toks: &[Token], is_sep: impl Fn(&Tok) -> bool) -> Vec<&[Token]>
             }
             let left = &toks[start..i];
             let right = &toks[j..];
-            if is_clause(left) && starts_clause(right) && is_clause(right) {
+            if is_complete(left) && starts_clause(right) && is_complete(right) {
                 parts.push(left);
                 start = j;
             }
@@ -175,6 +175,15 @@ fn is_clause(toks: &[Token]) -> bool {
                 | Tok::Radius
         )
     }) || (has_value && toks.iter().any(|t| t.tok == Tok::From))
+}
+
+/// A clause that says something of its subject: more than a bare subject word
+/// (「ファイアウォール」 alone is the first item of a subject list, not a clause).
+fn is_complete(toks: &[Token]) -> bool {
+    is_clause(toks)
+        && toks
+            .iter()
+            .any(|t| is_content(&t.tok) && !matches!(t.tok, Tok::Subj(_) | Tok::Or | Tok::And | Tok::To | Tok::Ya))
 }
 
 /// Can the segment begin a clause of its own (rather than continue a value list or
@@ -397,6 +406,13 @@ fn read_implicit(c: &mut Clause<'_>) -> Res<Built> {
     }
     if c.has(|t| *t == Tok::Pred(Pred::Belong)) {
         return read_group(c);
+    }
+    // 「deepseek.com へのアクセス」: a domain name the access goes to.
+    if c.has(|t| *t == Tok::Particle("へ"))
+        && c.has(|t| matches!(t, Tok::Word(w) if looks_like_domain(w)))
+    {
+        c.use_where(|t| *t == Tok::Particle("へ"));
+        return read_domain(c);
     }
     let first = c
         .toks
@@ -904,6 +920,12 @@ fn read_ip(c: &mut Clause<'_>, attr: crate::schema::Attribute) -> Res<Built> {
     Ok(built1(negate_if(neg, Rule::Atom(cond)), c.span_of(&idx), 1))
 }
 
+fn looks_like_domain(w: &str) -> bool {
+    w.contains('.')
+        && w.parse::<std::net::IpAddr>().is_err()
+        && w.rsplit('.').next().is_some_and(|tld| tld.chars().any(|ch| ch.is_ascii_alphabetic()))
+}
+
 fn read_domain(c: &mut Clause<'_>) -> Res<Built> {
     let vals = names(c, false);
     if vals.is_empty() {
@@ -917,7 +939,7 @@ fn read_domain(c: &mut Clause<'_>) -> Res<Built> {
             Some(rest) => (DomainMatch::SubdomainOf, rest),
             None => (DomainMatch::InZone, v.as_str()),
         };
-        if name.contains('*') || !name.contains('.') {
+        if name.contains('*') || !looks_like_domain(name) {
             return refuse(span, "ドメイン名（example.com または *.example.com の形）として読めません");
         }
         let d: Domain = match name.parse() {

@@ -291,7 +291,8 @@ pub fn diff(old: &Path, new: &Path) -> Result<ExitCode, CliError> {
                         continue;
                     }
                     let show = |r: &Option<policy_core::decision::CompiledRule>| {
-                        r.as_ref().map_or("（なし）".to_string(), |r| r.rule().to_string())
+                        r.as_ref()
+                            .map_or("（なし）".to_string(), |r| r.rule().to_string())
                     };
                     println!("    {}: {}", slot.label_ja(), show(x));
                     println!("      → {}", show(y));
@@ -306,10 +307,7 @@ pub fn diff(old: &Path, new: &Path) -> Result<ExitCode, CliError> {
                     println!("    {note}");
                 }
                 for f in &report.flips {
-                    println!(
-                        "    {:?} → {:?}: {}",
-                        f.old.effect, f.new.effect, f.request
-                    );
+                    println!("    {:?} → {:?}: {}", f.old.effect, f.new.effect, f.request);
                 }
             }
             (None, None) => {}
@@ -360,7 +358,10 @@ pub fn decide(
             obj.insert("trace".into(), serde_json::Value::Object(tr));
         }
     }
-    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -54,7 +54,10 @@ fn compile_reuses_unchanged_texts_and_check_detects_stale_and_edited_locks() {
     assert!(out.contains("翻訳 3 件"), "{out}");
     let lock = dir.path().join("policies.lock");
     let first = fs::read_to_string(&lock).unwrap();
-    assert!(first.contains(r#"rule = 'destination.domain in_zone "deepseek.com"'"#), "{first}");
+    assert!(
+        first.contains(r#"rule = 'destination.domain in_zone "deepseek.com"'"#),
+        "{first}"
+    );
 
     // Unchanged texts are reused, and the lock is byte-identical.
     let (code, out, _) = run(&["compile", ps]);
@@ -71,7 +74,11 @@ fn compile_reuses_unchanged_texts_and_check_detects_stale_and_edited_locks() {
 
     // A hand-edited rule is detected even when the text is unchanged.
     fs::write(&p, POLICY).unwrap();
-    fs::write(&lock, first.replace(r#"in_zone "deepseek.com""#, r#"in_zone "deepseek.org""#)).unwrap();
+    fs::write(
+        &lock,
+        first.replace(r#"in_zone "deepseek.com""#, r#"in_zone "deepseek.org""#),
+    )
+    .unwrap();
     let (code, _, err) = run(&["check", ps]);
     assert_eq!(code, 1);
     assert!(err.contains("手で編集"), "{err}");
@@ -79,8 +86,19 @@ fn compile_reuses_unchanged_texts_and_check_detects_stale_and_edited_locks() {
     // A corrupt lock is never trusted: decide recompiles from the texts.
     fs::write(&lock, "version = 1\n[apps.github\n").unwrap();
     assert_eq!(run(&["check", ps]).0, 1);
-    let req = write(dir.path(), "r.json", r#"{"destination":{"domain":"chat.deepseek.com"}}"#);
-    let (code, out, _) = run(&["decide", ps, "--app", "internet", "--request", req.to_str().unwrap()]);
+    let req = write(
+        dir.path(),
+        "r.json",
+        r#"{"destination":{"domain":"chat.deepseek.com"}}"#,
+    );
+    let (code, out, _) = run(&[
+        "decide",
+        ps,
+        "--app",
+        "internet",
+        "--request",
+        req.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0);
     assert!(out.contains(r#""decision": "deny""#), "{out}");
     assert_eq!(run(&["check", ps]).0, 0);
@@ -95,25 +113,55 @@ fn decide_prints_decision_reasons_and_trace() {
         "allow.json",
         r#"{"source":{"country":"JP"},"device":{"tpm":{"enabled":true},"disk":{"encrypted":true,"method":"bitlocker"}},"risk":{"suspicious":false}}"#,
     );
-    let (code, out, _) = run(&["decide", ps, "--app", "github", "--request", allow.to_str().unwrap()]);
+    let (code, out, _) = run(&[
+        "decide",
+        ps,
+        "--app",
+        "github",
+        "--request",
+        allow.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["decision"], "allow");
 
-    let (_, out, _) = run(&["decide", ps, "--app", "github", "--request", allow.to_str().unwrap(), "--anonymous"]);
+    let (_, out, _) = run(&[
+        "decide",
+        ps,
+        "--app",
+        "github",
+        "--request",
+        allow.to_str().unwrap(),
+        "--anonymous",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["decision"], "deny");
     assert_eq!(v["reasons"][0]["code"], "unauthenticated");
 
     // Unknown country: deny, with a reason naming the unknown attribute.
-    let unknown = write(dir.path(), "u.json", r#"{"device":{"tpm":{"enabled":true},"disk":{"encrypted":true,"method":"bitlocker"}},"risk":{"suspicious":false}}"#);
-    let (code, out, _) = run(&["decide", ps, "--app", "github", "--request", unknown.to_str().unwrap(), "--explain"]);
+    let unknown = write(
+        dir.path(),
+        "u.json",
+        r#"{"device":{"tpm":{"enabled":true},"disk":{"encrypted":true,"method":"bitlocker"}},"risk":{"suspicious":false}}"#,
+    );
+    let (code, out, _) = run(&[
+        "decide",
+        ps,
+        "--app",
+        "github",
+        "--request",
+        unknown.to_str().unwrap(),
+        "--explain",
+    ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["decision"], "deny");
     assert_eq!(v["reasons"][0]["code"], "require.unknown_attribute");
     assert_eq!(v["reasons"][0]["attribute"], "source.country");
-    assert!(v["reasons"][0]["message"].as_str().unwrap().contains("アクセス元の国が不明なため拒否"));
+    assert!(v["reasons"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("アクセス元の国が不明なため拒否"));
     assert_eq!(v["trace"]["require"][0]["value"], "UNKNOWN");
     assert_eq!(v["trace"]["deny"][0]["value"], "FALSE");
 }
@@ -125,29 +173,100 @@ fn bad_input_exits_2_naming_the_place_and_prints_no_decision() {
     let good = write(dir.path(), "good.json", "{}");
     let cases: Vec<(Vec<String>, &str)> = vec![
         // malformed request JSON, wrong types, unknown fields
-        (vec!["decide".into(), ps.into(), "--app".into(), "github".into(), "--request".into(),
-              write(dir.path(), "a.json", "{\"source\":").to_str().unwrap().into()], "line"),
-        (vec!["decide".into(), ps.into(), "--app".into(), "github".into(), "--request".into(),
-              write(dir.path(), "b.json", r#"{"auth":{"mfa":"yes"}}"#).to_str().unwrap().into()], "auth.mfa"),
-        (vec!["decide".into(), ps.into(), "--app".into(), "github".into(), "--request".into(),
-              write(dir.path(), "c.json", r#"{"device":{"os":{"version":"eleven"}}}"#).to_str().unwrap().into()], "device.os.version"),
-        (vec!["decide".into(), ps.into(), "--app".into(), "github".into(), "--request".into(),
-              write(dir.path(), "d.json", r#"{"source":{"contry":"JP"}}"#).to_str().unwrap().into()], "contry"),
+        (
+            vec![
+                "decide".into(),
+                ps.into(),
+                "--app".into(),
+                "github".into(),
+                "--request".into(),
+                write(dir.path(), "a.json", "{\"source\":")
+                    .to_str()
+                    .unwrap()
+                    .into(),
+            ],
+            "line",
+        ),
+        (
+            vec![
+                "decide".into(),
+                ps.into(),
+                "--app".into(),
+                "github".into(),
+                "--request".into(),
+                write(dir.path(), "b.json", r#"{"auth":{"mfa":"yes"}}"#)
+                    .to_str()
+                    .unwrap()
+                    .into(),
+            ],
+            "auth.mfa",
+        ),
+        (
+            vec![
+                "decide".into(),
+                ps.into(),
+                "--app".into(),
+                "github".into(),
+                "--request".into(),
+                write(
+                    dir.path(),
+                    "c.json",
+                    r#"{"device":{"os":{"version":"eleven"}}}"#,
+                )
+                .to_str()
+                .unwrap()
+                .into(),
+            ],
+            "device.os.version",
+        ),
+        (
+            vec![
+                "decide".into(),
+                ps.into(),
+                "--app".into(),
+                "github".into(),
+                "--request".into(),
+                write(dir.path(), "d.json", r#"{"source":{"contry":"JP"}}"#)
+                    .to_str()
+                    .unwrap()
+                    .into(),
+            ],
+            "contry",
+        ),
         // unknown app
-        (vec!["decide".into(), ps.into(), "--app".into(), "nosuch".into(), "--request".into(),
-              good.to_str().unwrap().into()], "nosuch"),
+        (
+            vec![
+                "decide".into(),
+                ps.into(),
+                "--app".into(),
+                "nosuch".into(),
+                "--request".into(),
+                good.to_str().unwrap().into(),
+            ],
+            "nosuch",
+        ),
     ];
     for (args, needle) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, out, err) = run(&args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
-        assert!(!out.contains("decision"), "{args:?} printed a decision: {out}");
+        assert!(
+            !out.contains("decision"),
+            "{args:?} printed a decision: {out}"
+        );
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 
     // malformed TOML: the message names the line
     let (_keep1, bad) = setup("[apps.github\nmode = 1\n");
-    let (code, out, err) = run(&["decide", bad.to_str().unwrap(), "--app", "github", "--request", good.to_str().unwrap()]);
+    let (code, out, err) = run(&[
+        "decide",
+        bad.to_str().unwrap(),
+        "--app",
+        "github",
+        "--request",
+        good.to_str().unwrap(),
+    ]);
     assert_eq!(code, 2);
     assert!(out.is_empty() && err.contains("line"), "{err}");
 
@@ -155,7 +274,10 @@ fn bad_input_exits_2_naming_the_place_and_prints_no_decision() {
     let (dir2, bad) = setup("[apps.hr]\nmode = \"saml\"\nrequire = \"部長の承認を得ていること\"\n");
     let (code, _, err) = run(&["compile", bad.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("hr") && err.contains("必須条件") && err.contains("部長"), "{err}");
+    assert!(
+        err.contains("hr") && err.contains("必須条件") && err.contains("部長"),
+        "{err}"
+    );
     assert!(!dir2.path().join("policies.lock").exists());
 
     // an unknown mode
@@ -185,7 +307,10 @@ expect = [ { decision = "allow", request = { auth = { mfa = false } } } ]
     );
     let (code, out, _) = run(&["test", cases.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(out.contains("FAIL wrong#1") && out.contains("expected Allow, got Deny"), "{out}");
+    assert!(
+        out.contains("FAIL wrong#1") && out.contains("expected Allow, got Deny"),
+        "{out}"
+    );
     assert!(out.trim_end().ends_with("1 passed, 1 failed"), "{out}");
 
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden/translations.toml");
@@ -201,18 +326,34 @@ fn diff_shows_changes_and_flipping_requests() {
     assert_eq!(run(&["compile", ps]).0, 0);
     let old = dir.path().join("old.lock");
     fs::copy(dir.path().join("policies.lock"), &old).unwrap();
-    fs::write(&p, POLICY.replace("deepseek.com であること", "*.deepseek.com であること")).unwrap();
+    fs::write(
+        &p,
+        POLICY.replace("deepseek.com であること", "*.deepseek.com であること"),
+    )
+    .unwrap();
     assert_eq!(run(&["compile", ps]).0, 0);
-    let (code, out, _) = run(&["diff", old.to_str().unwrap(), dir.path().join("policies.lock").to_str().unwrap()]);
+    let (code, out, _) = run(&[
+        "diff",
+        old.to_str().unwrap(),
+        dir.path().join("policies.lock").to_str().unwrap(),
+    ]);
     assert_eq!(code, 0);
     assert!(out.contains("~ internet"), "{out}");
     assert!(!out.contains("github"), "{out}");
-    assert!(out.contains("Deny → Allow") && out.contains(r#""domain":"deepseek.com""#), "{out}");
+    assert!(
+        out.contains("Deny → Allow") && out.contains(r#""domain":"deepseek.com""#),
+        "{out}"
+    );
 }
 
 #[test]
 fn translate_prints_rule_meaning_and_citations() {
-    let (code, out, _) = run(&["translate", "日本以外の国からのアクセスであること", "--slot", "deny"]);
+    let (code, out, _) = run(&[
+        "translate",
+        "日本以外の国からのアクセスであること",
+        "--slot",
+        "deny",
+    ]);
     assert_eq!(code, 0);
     assert!(out.contains(r#"規則: not source.country == "JP""#), "{out}");
     assert!(out.contains("意味:"), "{out}");

@@ -49,7 +49,10 @@ fn bench_compile(c: &mut Criterion) {
             for e in &errors {
                 eprintln!("{e}");
             }
-            panic!("{} texts of the generated policy did not compile", errors.len());
+            panic!(
+                "{} texts of the generated policy did not compile",
+                errors.len()
+            );
         }
     };
     assert_eq!(lock.apps.len(), APPS);

@@ -13,6 +13,11 @@
 //! * regorus: `engine.set_input(input.clone())` (a reference-count bump) then
 //!   `engine.eval_rule("data.rzts.allow")`.
 //!
+//! A second group per policy, `breakdown/<policy>/...`, is diagnostic only: it splits
+//! RZTS's time into evaluating the two rules (`rzts_eval`), also finding the causes of
+//! a denial (`rzts_explain`), and the full `decide` with its Japanese reasons
+//! (`rzts_decide`).
+//!
 //! Before any timing, every request of the fixtures (the timed ones and the check-only
 //! ones: boundary values, missing attributes) is decided by all three engines and the
 //! bench aborts unless all three agree with the expected decision.
@@ -156,6 +161,21 @@ fn check_equivalence(p: &mut Prepared, authorizer: &Authorizer, entities: &Entit
         let rzts = rzts_effect(&p.app, &r.rzts);
         let cedar = cedar_effect(authorizer, &p.cedar_policies, entities, &r.cedar);
         let rego = rego_effect(&mut p.rego, &r.rego);
+        let (require, deny) = slots(&p.app);
+        assert_eq!(
+            eval_only(require, deny, &r.rzts),
+            rzts,
+            "{} / {}",
+            p.name,
+            r.name
+        );
+        assert_eq!(
+            eval_and_explain(require, deny, &r.rzts).0,
+            rzts,
+            "{} / {}",
+            p.name,
+            r.name
+        );
         assert!(
             rzts == r.expected && cedar == r.expected && rego == r.expected,
             "{} / {}: expected {:?}, rzts {:?}, cedar {:?}, regorus {:?}",
@@ -210,18 +230,24 @@ fn bench_decisions(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("breakdown/{}", p.name));
         let (require, deny) = slots(&p.app);
         for r in &p.timed {
-            group.bench_with_input(BenchmarkId::new("rzts_decide", &r.name), &r.rzts, |b, req| {
-                b.iter(|| {
-                    p.app
-                        .decide(black_box(req), Authentication::Authenticated, TZ)
-                })
-            });
+            group.bench_with_input(
+                BenchmarkId::new("rzts_decide", &r.name),
+                &r.rzts,
+                |b, req| {
+                    b.iter(|| {
+                        p.app
+                            .decide(black_box(req), Authentication::Authenticated, TZ)
+                    })
+                },
+            );
             group.bench_with_input(BenchmarkId::new("rzts_eval", &r.name), &r.rzts, |b, req| {
                 b.iter(|| eval_only(require, deny, black_box(req)))
             });
-            group.bench_with_input(BenchmarkId::new("rzts_explain", &r.name), &r.rzts, |b, req| {
-                b.iter(|| eval_and_explain(require, deny, black_box(req)))
-            });
+            group.bench_with_input(
+                BenchmarkId::new("rzts_explain", &r.name),
+                &r.rzts,
+                |b, req| b.iter(|| eval_and_explain(require, deny, black_box(req))),
+            );
         }
         group.finish();
     }

@@ -22,7 +22,6 @@
 //! Lookups are linear scans over the table, which is small enough for that
 //! to be fast in practice.
 
-
 /// One ISO 3166-1 country (or territory with an alpha-2 code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Country {

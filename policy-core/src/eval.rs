@@ -26,17 +26,20 @@ pub enum Truth {
     Unknown,
 }
 
-impl Truth {
-    /// Kleene negation.
+impl std::ops::Not for Truth {
+    type Output = Truth;
+    /// Kleene negation: UNKNOWN stays UNKNOWN.
     #[inline]
-    pub fn not(self) -> Truth {
+    fn not(self) -> Truth {
         match self {
             Truth::True => Truth::False,
             Truth::False => Truth::True,
             Truth::Unknown => Truth::Unknown,
         }
     }
+}
 
+impl Truth {
     #[inline]
     fn from_bool(b: bool) -> Truth {
         if b {
@@ -73,7 +76,7 @@ pub fn eval_rule(rule: &Rule, req: &Request, tz: Tz) -> Truth {
             }
             out
         }
-        Rule::Not(r) => eval_rule(r, req, tz).not(),
+        Rule::Not(r) => !eval_rule(r, req, tz),
         Rule::Implies(a, b) => match eval_rule(a, req, tz) {
             Truth::False => Truth::True,
             Truth::True => eval_rule(b, req, tz),
@@ -262,7 +265,7 @@ fn explain_into(
             let av = eval_rule(a, req, tz);
             let bv = eval_rule(b, req, tz);
             // a -> b is (not a) or b: explain the parts whose contribution matches.
-            if av.not() == value {
+            if !av == value {
                 explain_into(a, req, tz, next, out);
             } else {
                 *next += count(a);

@@ -60,4 +60,5 @@ pub mod prelude {
     pub use crate::decision::{AppRules, Authentication, Decision, Effect, Slot};
     pub use crate::eval::Truth;
     pub use crate::schema::Attribute;
+    pub use crate::translate::{OfflineTranslator, Translator};
 }

@@ -210,12 +210,15 @@ pub fn compile(
     compile_with_report(policy, translator, previous).map(|(l, _)| l)
 }
 
+/// Per app and slot, whether compiling reused or translated it.
+pub type CompileReport = Vec<(String, Slot, SlotOutcome)>;
+
 /// [`compile`], also reporting per app and slot whether it was reused or translated.
 pub fn compile_with_report(
     policy: &PolicyFile,
     translator: &dyn Translator,
     previous: Option<&Lockfile>,
-) -> Result<(Lockfile, Vec<(String, Slot, SlotOutcome)>), Vec<LockError>> {
+) -> Result<(Lockfile, CompileReport), Vec<LockError>> {
     let mut apps = BTreeMap::new();
     let mut errors = Vec::new();
     let mut report = Vec::new();

@@ -188,21 +188,25 @@ impl Attribute {
             Attribute::DeviceDiskEncrypted => {
                 ("ディスクが暗号化されている", "ディスクが暗号化されていない")
             }
-            Attribute::DeviceWindowsHello => {
-                ("Windows Hello に対応している", "Windows Hello に対応していない")
-            }
-            Attribute::DeviceFirewall => {
-                ("ファイアウォールが有効である", "ファイアウォールが有効でない")
-            }
-            Attribute::DeviceAntivirus => {
-                ("ウイルス対策ソフトが有効である", "ウイルス対策ソフトが有効でない")
-            }
+            Attribute::DeviceWindowsHello => (
+                "Windows Hello に対応している",
+                "Windows Hello に対応していない",
+            ),
+            Attribute::DeviceFirewall => (
+                "ファイアウォールが有効である",
+                "ファイアウォールが有効でない",
+            ),
+            Attribute::DeviceAntivirus => (
+                "ウイルス対策ソフトが有効である",
+                "ウイルス対策ソフトが有効でない",
+            ),
             Attribute::DeviceScreenLock => {
                 ("画面ロックが設定されている", "画面ロックが設定されていない")
             }
-            Attribute::RiskSuspicious => {
-                ("不審なアクセスと判定されている", "不審なアクセスと判定されていない")
-            }
+            Attribute::RiskSuspicious => (
+                "不審なアクセスと判定されている",
+                "不審なアクセスと判定されていない",
+            ),
             _ => return None,
         })
     }
@@ -249,7 +253,11 @@ mod tests {
     #[test]
     fn every_bool_attribute_has_phrases() {
         for a in Attribute::ALL {
-            assert_eq!(a.ty() == AttrType::Bool, a.bool_phrases_ja().is_some(), "{a}");
+            assert_eq!(
+                a.ty() == AttrType::Bool,
+                a.bool_phrases_ja().is_some(),
+                "{a}"
+            );
         }
     }
 }

@@ -30,7 +30,12 @@ fn every_golden_case_passes() {
         .map(|o| format!("{}: {}", o.label, o.detail))
         .collect();
     assert!(outcomes.len() > 90, "too few outcomes: {}", outcomes.len());
-    assert!(failed.is_empty(), "{} failed:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 #[test]

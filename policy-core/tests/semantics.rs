@@ -2,12 +2,12 @@
 //! turn a deny into an allow; `not` is Kleene negation; an empty require holds and an
 //! empty deny never holds.
 
+use policy_core::ast::Rule;
 use policy_core::context::Request;
 use policy_core::decision::{AppRules, Authentication, Effect};
 use policy_core::eval::{eval_rule, Truth};
 use policy_core::schema::Attribute;
 use policy_core::text::parse_rule;
-use policy_core::ast::Rule;
 use proptest::prelude::*;
 
 const TZ: policy_core::chrono_tz::Tz = policy_core::chrono_tz::Asia::Tokyo;

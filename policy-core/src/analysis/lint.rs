@@ -150,10 +150,7 @@ fn true_whenever_known(rule: &Rule, tz: Tz) -> Option<Request> {
         MAX_EVALUATIONS,
         |req, mask| match eval_rule(rule, req, tz) {
             Truth::True => {
-                if example
-                    .as_ref()
-                    .map_or(true, |(_, n)| mask.count_ones() < *n)
-                {
+                if example.as_ref().is_none_or(|(_, n)| mask.count_ones() < *n) {
                     example = Some((req.clone(), mask.count_ones()));
                 }
                 Step::Prune

@@ -16,7 +16,7 @@
 //! let t = OfflineTranslator::new();
 //! let out = t.translate("アクセス先のドメイン名が deepseek.com であること", Slot::Deny).unwrap();
 //! assert_eq!(out.rule.to_string(), r#"destination.domain in_zone "deepseek.com""#);
-//! assert_eq!(out.cited(0), Some("アクセス先のドメイン名が deepseek.com である"));
+//! assert_eq!(out.cited(0), Some("アクセス先のドメイン名が deepseek.com"));
 //! let err = t.translate("部長の承認を得ていること", Slot::Require).unwrap_err();
 //! assert!(err.to_string().contains("部長"));
 //! ```

@@ -102,8 +102,7 @@ fn split_clauses(toks: &[Token], is_sep: impl Fn(&Tok) -> bool) -> Vec<&[Token]>
             // A run of connector tokens (「か、または」, 「、かつ」) is one separator.
             let mut j = i;
             while j < toks.len()
-                && (is_sep(&toks[j].tok)
-                    || matches!(toks[j].tok, Tok::Comma | Tok::Or | Tok::And))
+                && (is_sep(&toks[j].tok) || matches!(toks[j].tok, Tok::Comma | Tok::Or | Tok::And))
             {
                 j += 1;
             }
@@ -181,17 +180,21 @@ fn is_clause(toks: &[Token]) -> bool {
 /// (「ファイアウォール」 alone is the first item of a subject list, not a clause).
 fn is_complete(toks: &[Token]) -> bool {
     is_clause(toks)
-        && toks
-            .iter()
-            .any(|t| is_content(&t.tok) && !matches!(t.tok, Tok::Subj(_) | Tok::Or | Tok::And | Tok::To | Tok::Ya))
+        && toks.iter().any(|t| {
+            is_content(&t.tok)
+                && !matches!(t.tok, Tok::Subj(_) | Tok::Or | Tok::And | Tok::To | Tok::Ya)
+        })
 }
 
 /// Can the segment begin a clause of its own (rather than continue a value list or
 /// be the method of a predicate: 「BitLockerで暗号化」)?
 fn starts_clause(toks: &[Token]) -> bool {
-    let first = toks
-        .iter()
-        .find(|t| !matches!(t.tok, Tok::Particle(_) | Tok::Filler | Tok::Comma | Tok::Aux));
+    let first = toks.iter().find(|t| {
+        !matches!(
+            t.tok,
+            Tok::Particle(_) | Tok::Filler | Tok::Comma | Tok::Aux
+        )
+    });
     matches!(
         first.map(|t| &t.tok),
         Some(
@@ -343,7 +346,11 @@ fn parse_clause(toks: &[Token]) -> Res<Built> {
                     .find(|t| is_content(&t.tok))
                     .map_or(toks[s].span.end, |t| t.span.end);
                 rules.push(b.rule);
-                spans.extend(b.spans.into_iter().map(|r| r.start.min(toks[s].span.start)..r.end.max(end)));
+                spans.extend(
+                    b.spans
+                        .into_iter()
+                        .map(|r| r.start.min(toks[s].span.start)..r.end.max(end)),
+                );
             }
             let rule = if any_or {
                 Rule::or(rules)
@@ -367,7 +374,9 @@ fn read_clause(toks: &[Token]) -> Res<Built> {
             t,
             Tok::Weekdays(_) | Tok::Hour | Tok::Night | Tok::Am | Tok::Pm
         )
-    }) || toks.iter().any(|t| matches!(&t.tok, Tok::Word(w) if parse_hhmm(w).is_some()));
+    }) || toks
+        .iter()
+        .any(|t| matches!(&t.tok, Tok::Word(w) if parse_hhmm(w).is_some()));
     let built = if c.has(|t| matches!(t, Tok::Lat(_) | Tok::Lon(_) | Tok::Radius))
         || subj == Some(Subj::Location)
     {
@@ -434,12 +443,24 @@ fn read_subject(c: &mut Clause<'_>, s: Subj) -> Res<Built> {
         Subj::Firewall => read_bool(
             c,
             A::DeviceFirewall,
-            &[Pred::Enabled, Pred::Set, Pred::Use, Pred::Exists, Pred::Install],
+            &[
+                Pred::Enabled,
+                Pred::Set,
+                Pred::Use,
+                Pred::Exists,
+                Pred::Install,
+            ],
         ),
         Subj::Antivirus => read_bool(
             c,
             A::DeviceAntivirus,
-            &[Pred::Enabled, Pred::Install, Pred::Use, Pred::Set, Pred::Exists],
+            &[
+                Pred::Enabled,
+                Pred::Install,
+                Pred::Use,
+                Pred::Set,
+                Pred::Exists,
+            ],
         ),
         Subj::ScreenLock => read_bool(
             c,
@@ -462,7 +483,10 @@ fn read_subject(c: &mut Clause<'_>, s: Subj) -> Res<Built> {
             if c.has(|t| matches!(t, Tok::Os(_))) {
                 read_os(c)
             } else {
-                refuse(span_of(c.toks), "OS の種類（Windows、macOS など）が書かれていません")
+                refuse(
+                    span_of(c.toks),
+                    "OS の種類（Windows、macOS など）が書かれていません",
+                )
             }
         }
         Subj::OsVersion => read_version(c, A::DeviceOsVersion),
@@ -532,16 +556,25 @@ fn read_country(c: &mut Clause<'_>) -> Res<Built> {
         return refuse(span_of(c.toks), "国名が書かれていません");
     }
     if abroad && !codes.is_empty() {
-        return refuse(c.span_of(&idx), "「海外」と国名を同じ条件に並べることはできません");
+        return refuse(
+            c.span_of(&idx),
+            "「海外」と国名を同じ条件に並べることはできません",
+        );
     }
     codes.dedup();
     let rule = if abroad {
         // 海外 = outside Japan: country != JP, UNKNOWN when the country is unknown.
-        negate_if(!neg, Rule::Atom(Condition::Eq(A::SourceCountry, Literal::Country(jp))))
+        negate_if(
+            !neg,
+            Rule::Atom(Condition::Eq(A::SourceCountry, Literal::Country(jp))),
+        )
     } else {
         negate_if(
             neg,
-            one_or_in(A::SourceCountry, codes.into_iter().map(Literal::Country).collect()),
+            one_or_in(
+                A::SourceCountry,
+                codes.into_iter().map(Literal::Country).collect(),
+            ),
         )
     };
     let mut all = idx;
@@ -581,7 +614,10 @@ fn read_bool(c: &mut Clause<'_>, attr: crate::schema::Attribute, allowed: &[Pred
     if preds.is_empty() {
         return refuse(
             span_of(c.toks),
-            format!("{}について、どうあるべきか（有効・利用など）が書かれていません", attr.label_ja()),
+            format!(
+                "{}について、どうあるべきか（有効・利用など）が書かれていません",
+                attr.label_ja()
+            ),
         );
     }
     let (neg, nidx) = c.negated();
@@ -615,7 +651,12 @@ fn read_suspicious(c: &mut Clause<'_>) -> Res<Built> {
 fn read_tpm(c: &mut Clause<'_>) -> Res<Built> {
     let preds = predicates(c, &[Pred::Enabled, Pred::Equipped, Pred::Exists]);
     let version = version_literal(c)?;
-    let cmp = c.use_where(|t| matches!(t, Tok::Cmp(CmpWord::Ge | CmpWord::Le | CmpWord::Lt | CmpWord::Gt)));
+    let cmp = c.use_where(|t| {
+        matches!(
+            t,
+            Tok::Cmp(CmpWord::Ge | CmpWord::Le | CmpWord::Lt | CmpWord::Gt)
+        )
+    });
     if preds.is_empty() && version.is_none() {
         return refuse(
             span_of(c.toks),
@@ -626,18 +667,32 @@ fn read_tpm(c: &mut Clause<'_>) -> Res<Built> {
     let mut parts = Vec::new();
     if let Some((vi, v)) = &version {
         let cond = match cmp.first().map(|&i| &c.toks[i].tok) {
-            Some(Tok::Cmp(w)) => Condition::Compare(A::DeviceTpmVersion, cmp_op(*w), Literal::Version(v.clone())),
+            Some(Tok::Cmp(w)) => {
+                Condition::Compare(A::DeviceTpmVersion, cmp_op(*w), Literal::Version(v.clone()))
+            }
             _ => Condition::Eq(A::DeviceTpmVersion, Literal::Version(v.clone())),
         };
         let _ = vi;
         parts.push(Rule::Atom(cond));
     }
     let disabled = preds.iter().any(|(_, p)| *p == Pred::Disabled);
-    if preds.iter().any(|(_, p)| matches!(p, Pred::Equipped | Pred::Exists)) {
-        parts.push(Rule::Atom(Condition::Eq(A::DeviceTpmPresent, Literal::Bool(true))));
+    if preds
+        .iter()
+        .any(|(_, p)| matches!(p, Pred::Equipped | Pred::Exists))
+    {
+        parts.push(Rule::Atom(Condition::Eq(
+            A::DeviceTpmPresent,
+            Literal::Bool(true),
+        )));
     }
-    if preds.iter().any(|(_, p)| matches!(p, Pred::Enabled | Pred::Disabled)) {
-        parts.push(Rule::Atom(Condition::Eq(A::DeviceTpmEnabled, Literal::Bool(!disabled))));
+    if preds
+        .iter()
+        .any(|(_, p)| matches!(p, Pred::Enabled | Pred::Disabled))
+    {
+        parts.push(Rule::Atom(Condition::Eq(
+            A::DeviceTpmEnabled,
+            Literal::Bool(!disabled),
+        )));
     }
     let n = parts.len();
     let rule = negate_if(neg, Rule::and(parts));
@@ -667,10 +722,16 @@ fn read_disk(c: &mut Clause<'_>) -> Res<Built> {
         })
         .collect();
     // 「BitLockerで暗号化」 means encrypted AND method = bitlocker (spec §2).
-    let mut parts = vec![Rule::Atom(Condition::Eq(A::DeviceDiskEncrypted, Literal::Bool(true)))];
+    let mut parts = vec![Rule::Atom(Condition::Eq(
+        A::DeviceDiskEncrypted,
+        Literal::Bool(true),
+    ))];
     match names.len() {
         0 => {}
-        1 => parts.push(Rule::Atom(Condition::Eq(A::DeviceDiskMethod, Literal::Enum(names[0])))),
+        1 => parts.push(Rule::Atom(Condition::Eq(
+            A::DeviceDiskMethod,
+            Literal::Enum(names[0]),
+        ))),
         _ => parts.push(Rule::Atom(Condition::In(
             A::DeviceDiskMethod,
             names.iter().map(|n| Literal::Enum(n)).collect(),
@@ -701,13 +762,20 @@ fn read_os(c: &mut Clause<'_>) -> Res<Built> {
     let mut all = idx;
     all.extend(nidx);
     all.extend(subject_idx(c));
-    Ok(built1(negate_if(neg, one_or_in(A::DeviceOsFamily, lits)), c.span_of(&all), 1))
+    Ok(built1(
+        negate_if(neg, one_or_in(A::DeviceOsFamily, lits)),
+        c.span_of(&all),
+        1,
+    ))
 }
 
 fn read_auth_method(c: &mut Clause<'_>) -> Res<Built> {
     let (idx, _) = list_values(c, |t| matches!(t, Tok::AuthMethod(_)));
     if idx.is_empty() {
-        return refuse(span_of(c.toks), "認証方式（パスワード、WebAuthn、SAML、OIDC）が書かれていません");
+        return refuse(
+            span_of(c.toks),
+            "認証方式（パスワード、WebAuthn、SAML、OIDC）が書かれていません",
+        );
     }
     c.use_where(|t| matches!(t, Tok::Pred(Pred::Use)));
     let (neg, nidx) = c.negated();
@@ -723,7 +791,11 @@ fn read_auth_method(c: &mut Clause<'_>) -> Res<Built> {
     let mut all = idx;
     all.extend(nidx);
     all.extend(subject_idx(c));
-    Ok(built1(negate_if(neg, one_or_in(A::AuthMethod, lits)), c.span_of(&all), 1))
+    Ok(built1(
+        negate_if(neg, one_or_in(A::AuthMethod, lits)),
+        c.span_of(&all),
+        1,
+    ))
 }
 
 fn version_literal(c: &mut Clause<'_>) -> Res<Option<(usize, Version)>> {
@@ -757,11 +829,17 @@ fn comparison(c: &mut Clause<'_>) -> Res<Option<CmpOp>> {
     match idx.as_slice() {
         [] => Ok(None),
         [i] => match c.toks[*i].tok {
-            Tok::Cmp(CmpWord::Within) => refuse(c.toks[*i].span.clone(), "「以内」はこの条件には使えません（以下・未満を使ってください）"),
+            Tok::Cmp(CmpWord::Within) => refuse(
+                c.toks[*i].span.clone(),
+                "「以内」はこの条件には使えません（以下・未満を使ってください）",
+            ),
             Tok::Cmp(w) => Ok(Some(cmp_op(w))),
             _ => Ok(None),
         },
-        [_, j, ..] => refuse(c.toks[*j].span.clone(), "比較が二つあります。範囲は二つの条件に分けて書いてください"),
+        [_, j, ..] => refuse(
+            c.toks[*j].span.clone(),
+            "比較が二つあります。範囲は二つの条件に分けて書いてください",
+        ),
     }
 }
 
@@ -769,7 +847,10 @@ fn read_version(c: &mut Clause<'_>, attr: crate::schema::Attribute) -> Res<Built
     // 「Windows のバージョンが…」 also says which OS.
     let os = c.use_where(|t| matches!(t, Tok::Os(_)));
     let Some((vi, v)) = version_literal(c)? else {
-        return refuse(span_of(c.toks), "バージョン番号（例: 10.0.22631）が書かれていません");
+        return refuse(
+            span_of(c.toks),
+            "バージョン番号（例: 10.0.22631）が書かれていません",
+        );
     };
     let op = comparison(c)?;
     let (neg, nidx) = c.negated();
@@ -780,7 +861,10 @@ fn read_version(c: &mut Clause<'_>, attr: crate::schema::Attribute) -> Res<Built
     let mut parts = Vec::new();
     for &i in &os {
         if let Tok::Os(o) = c.toks[i].tok {
-            parts.push(Rule::Atom(Condition::Eq(A::DeviceOsFamily, Literal::Enum(o))));
+            parts.push(Rule::Atom(Condition::Eq(
+                A::DeviceOsFamily,
+                Literal::Enum(o),
+            )));
         }
     }
     if os.len() > 1 {
@@ -820,21 +904,31 @@ fn read_strings(c: &mut Clause<'_>, attr: crate::schema::Attribute, preds: &[Pre
     predicates(c, preds);
     let vals = names(c, false);
     if vals.is_empty() {
-        return refuse(span_of(c.toks), format!("{}の値が書かれていません", attr.label_ja()));
+        return refuse(
+            span_of(c.toks),
+            format!("{}の値が書かれていません", attr.label_ja()),
+        );
     }
     let (neg, nidx) = c.negated();
     let lits = vals.iter().map(|(_, v)| Literal::Str(v.clone())).collect();
     let mut idx: Vec<usize> = vals.iter().map(|(i, _)| *i).collect();
     idx.extend(nidx);
     idx.extend(subject_idx(c));
-    Ok(built1(negate_if(neg, one_or_in(attr, lits)), c.span_of(&idx), 1))
+    Ok(built1(
+        negate_if(neg, one_or_in(attr, lits)),
+        c.span_of(&idx),
+        1,
+    ))
 }
 
 /// 「経理部グループに所属」「「経理部」のメンバー」「経理部または人事部に所属」.
 fn read_group(c: &mut Clause<'_>) -> Res<Built> {
     let preds = predicates(c, &[Pred::Belong]);
     if preds.is_empty() {
-        return refuse(span_of(c.toks), "グループについて、所属しているべきかが書かれていません");
+        return refuse(
+            span_of(c.toks),
+            "グループについて、所属しているべきかが書かれていません",
+        );
     }
     c.use_where(|t| matches!(t, Tok::Subj(Subj::Group)));
     let any = c.has(|t| matches!(t, Tok::Or | Tok::AnyOf));
@@ -848,7 +942,11 @@ fn read_group(c: &mut Clause<'_>) -> Res<Built> {
         .map(|(_, g)| Rule::Atom(Condition::Contains(A::UserGroups, g.clone())))
         .collect();
     let n = parts.len();
-    let rule = if any { Rule::or(parts) } else { Rule::and(parts) };
+    let rule = if any {
+        Rule::or(parts)
+    } else {
+        Rule::and(parts)
+    };
     let mut idx: Vec<usize> = vals.iter().map(|(i, _)| *i).collect();
     idx.extend(preds.iter().map(|(i, _)| *i));
     idx.extend(nidx);
@@ -859,7 +957,10 @@ fn read_group(c: &mut Clause<'_>) -> Res<Built> {
 fn read_apps(c: &mut Clause<'_>) -> Res<Built> {
     let preds = predicates(c, &[Pred::Install, Pred::Exists]);
     if !preds.iter().any(|(_, p)| *p == Pred::Install) {
-        return refuse(span_of(c.toks), "アプリについて、インストールされているべきかが書かれていません");
+        return refuse(
+            span_of(c.toks),
+            "アプリについて、インストールされているべきかが書かれていません",
+        );
     }
     c.use_where(|t| matches!(t, Tok::Subj(Subj::App)));
     let any = c.has(|t| matches!(t, Tok::Or | Tok::AnyOf));
@@ -873,7 +974,11 @@ fn read_apps(c: &mut Clause<'_>) -> Res<Built> {
         .map(|(_, a)| Rule::Atom(Condition::Contains(A::DeviceApps, a.to_lowercase())))
         .collect();
     let n = parts.len();
-    let rule = if any { Rule::or(parts) } else { Rule::and(parts) };
+    let rule = if any {
+        Rule::or(parts)
+    } else {
+        Rule::and(parts)
+    };
     let mut idx: Vec<usize> = vals.iter().map(|(i, _)| *i).collect();
     idx.extend(preds.iter().map(|(i, _)| *i));
     idx.extend(nidx);
@@ -883,7 +988,10 @@ fn read_apps(c: &mut Clause<'_>) -> Res<Built> {
 fn read_ip(c: &mut Clause<'_>, attr: crate::schema::Attribute) -> Res<Built> {
     let vals = names(c, false);
     if vals.is_empty() {
-        return refuse(span_of(c.toks), "IP アドレスまたは範囲（例: 203.0.113.0/24）が書かれていません");
+        return refuse(
+            span_of(c.toks),
+            "IP アドレスまたは範囲（例: 203.0.113.0/24）が書かれていません",
+        );
     }
     c.use_where(|t| matches!(t, Tok::InRange | Tok::From));
     let (neg, nidx) = c.negated();
@@ -897,7 +1005,13 @@ fn read_ip(c: &mut Clause<'_>, attr: crate::schema::Attribute) -> Res<Built> {
                 Err(_) => return refuse(span, "CIDR 表記（例: 203.0.113.0/24）として読めません"),
             };
             if net.trunc() != net {
-                return refuse(span, format!("ネットワークアドレスではありません（{} のことですか）", net.trunc()));
+                return refuse(
+                    span,
+                    format!(
+                        "ネットワークアドレスではありません（{} のことですか）",
+                        net.trunc()
+                    ),
+                );
             }
             nets.push(net);
         } else {
@@ -923,13 +1037,18 @@ fn read_ip(c: &mut Clause<'_>, attr: crate::schema::Attribute) -> Res<Built> {
 fn looks_like_domain(w: &str) -> bool {
     w.contains('.')
         && w.parse::<std::net::IpAddr>().is_err()
-        && w.rsplit('.').next().is_some_and(|tld| tld.chars().any(|ch| ch.is_ascii_alphabetic()))
+        && w.rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.chars().any(|ch| ch.is_ascii_alphabetic()))
 }
 
 fn read_domain(c: &mut Clause<'_>) -> Res<Built> {
     let vals = names(c, false);
     if vals.is_empty() {
-        return refuse(span_of(c.toks), "ドメイン名（例: example.com）が書かれていません");
+        return refuse(
+            span_of(c.toks),
+            "ドメイン名（例: example.com）が書かれていません",
+        );
     }
     let (neg, nidx) = c.negated();
     let mut parts = Vec::new();
@@ -940,7 +1059,10 @@ fn read_domain(c: &mut Clause<'_>) -> Res<Built> {
             None => (DomainMatch::InZone, v.as_str()),
         };
         if name.contains('*') || !looks_like_domain(name) {
-            return refuse(span, "ドメイン名（example.com または *.example.com の形）として読めません");
+            return refuse(
+                span,
+                "ドメイン名（example.com または *.example.com の形）として読めません",
+            );
         }
         let d: Domain = match name.parse() {
             Ok(d) => d,
@@ -967,7 +1089,12 @@ fn read_port(c: &mut Clause<'_>) -> Res<Built> {
     for (i, v) in &vals {
         match v.parse::<u16>() {
             Ok(p) => lits.push(Literal::Int(i64::from(p))),
-            Err(_) => return refuse(c.toks[*i].span.clone(), "ポート番号（0〜65535）として読めません"),
+            Err(_) => {
+                return refuse(
+                    c.toks[*i].span.clone(),
+                    "ポート番号（0〜65535）として読めません",
+                )
+            }
         }
     }
     let rule = match op {
@@ -1003,7 +1130,10 @@ fn read_email(c: &mut Clause<'_>) -> Res<Built> {
         } else if !ends.is_empty() {
             return refuse(span, "「@example.co.jp で終わる」の形で書いてください");
         } else if v.contains('@') {
-            parts.push(Rule::Atom(Condition::Eq(A::UserEmail, Literal::Str(v.to_lowercase()))));
+            parts.push(Rule::Atom(Condition::Eq(
+                A::UserEmail,
+                Literal::Str(v.to_lowercase()),
+            )));
         } else {
             return refuse(span, "メールアドレスとして読めません");
         }
@@ -1024,13 +1154,13 @@ fn read_email_domain(c: &mut Clause<'_>) -> Res<Built> {
     let mut parts = Vec::new();
     for (i, v) in &vals {
         let span = c.toks[*i].span.clone();
-        let d: Domain = v
-            .trim_start_matches('@')
-            .parse()
-            .map_err(|e: crate::value::ValueError| Refusal {
-                span,
-                reason: e.to_string(),
-            })?;
+        let d: Domain =
+            v.trim_start_matches('@')
+                .parse()
+                .map_err(|e: crate::value::ValueError| Refusal {
+                    span,
+                    reason: e.to_string(),
+                })?;
         parts.push(Rule::Atom(Condition::EmailDomain(A::UserEmail, d)));
     }
     let n = parts.len();
@@ -1043,11 +1173,19 @@ fn read_email_domain(c: &mut Clause<'_>) -> Res<Built> {
 fn read_score(c: &mut Clause<'_>) -> Res<Built> {
     let vals = names(c, false);
     let [(i, v)] = vals.as_slice() else {
-        return refuse(span_of(c.toks), "リスクスコアの値を一つ（0〜1）書いてください");
+        return refuse(
+            span_of(c.toks),
+            "リスクスコアの値を一つ（0〜1）書いてください",
+        );
     };
     let n: f64 = match v.parse() {
         Ok(n) if (0.0..=1.0).contains(&n) => n,
-        _ => return refuse(c.toks[*i].span.clone(), "リスクスコアは 0 から 1 の数値です"),
+        _ => {
+            return refuse(
+                c.toks[*i].span.clone(),
+                "リスクスコアは 0 から 1 の数値です",
+            )
+        }
     };
     let op = comparison(c)?;
     let (neg, nidx) = c.negated();
@@ -1099,12 +1237,10 @@ fn read_geofence(c: &mut Clause<'_>) -> Res<Built> {
     let lat = number(c, lat_v)? * if north { 1.0 } else { -1.0 };
     let lon = number(c, lon_v)? * if east { 1.0 } else { -1.0 };
     let radius = number(c, rad_v)?;
-    let center = Point { lat, lon }
-        .validate()
-        .map_err(|e| Refusal {
-            span: c.span_of(&[lat_v, lon_v]),
-            reason: e.to_string(),
-        })?;
+    let center = Point { lat, lon }.validate().map_err(|e| Refusal {
+        span: c.span_of(&[lat_v, lon_v]),
+        reason: e.to_string(),
+    })?;
     if radius <= 0.0 {
         return refuse(c.toks[rad_v].span.clone(), "半径は正の数にしてください");
     }
@@ -1119,7 +1255,11 @@ fn read_geofence(c: &mut Clause<'_>) -> Res<Built> {
     c.use_where(|t| {
         matches!(
             t,
-            Tok::Degree | Tok::Km | Tok::From | Tok::Cmp(CmpWord::Within) | Tok::Subj(Subj::Location)
+            Tok::Degree
+                | Tok::Km
+                | Tok::From
+                | Tok::Cmp(CmpWord::Within)
+                | Tok::Subj(Subj::Location)
         )
     });
     if !c.has(|t| *t == Tok::Km) {
@@ -1160,7 +1300,11 @@ fn clock_time(c: &mut Clause<'_>, mut i: usize) -> Res<Option<(TimeOfDay, usize)
             i += 1;
         }
     }
-    let Some(Token { tok: Tok::Word(w), span }) = c.toks.get(i) else {
+    let Some(Token {
+        tok: Tok::Word(w),
+        span,
+    }) = c.toks.get(i)
+    else {
         return Ok(None);
     };
     let span = span.clone();
@@ -1173,7 +1317,10 @@ fn clock_time(c: &mut Clause<'_>, mut i: usize) -> Res<Option<(TimeOfDay, usize)
         c.used[i + 1] = true;
         let mut next = i + 2;
         let mut m = 0;
-        if let Some(Token { tok: Tok::Word(mw), .. }) = c.toks.get(next) {
+        if let Some(Token {
+            tok: Tok::Word(mw), ..
+        }) = c.toks.get(next)
+        {
             if c.toks.get(next + 1).map(|t| &t.tok) == Some(&Tok::Minute) {
                 m = match mw.parse::<u32>() {
                     Ok(m) => m,
@@ -1229,7 +1376,10 @@ fn read_time(c: &mut Clause<'_>) -> Res<Built> {
         }
         if let [a, b] = day_idx[..] {
             let between = &c.toks[a + 1..b];
-            if between.iter().any(|t| matches!(t.tok, Tok::From | Tok::Tilde)) {
+            if between
+                .iter()
+                .any(|t| matches!(t.tok, Tok::From | Tok::Tilde))
+            {
                 let (Tok::Weekdays(x), Tok::Weekdays(y)) = (&c.toks[a].tok, &c.toks[b].tok) else {
                     return refuse(span_of(c.toks), "曜日の範囲として読めません");
                 };
@@ -1303,7 +1453,11 @@ fn read_time(c: &mut Clause<'_>) -> Res<Built> {
                     c.used[after] = true;
                     end_tok = after + 1;
                 }
-                range = Some((t1, t2, c.toks[start_tok].span.start..c.toks[end_tok - 1].span.end));
+                range = Some((
+                    t1,
+                    t2,
+                    c.toks[start_tok].span.start..c.toks[end_tok - 1].span.end,
+                ));
                 i = end_tok;
             }
             Some(Tok::After) => {
@@ -1315,7 +1469,11 @@ fn read_time(c: &mut Clause<'_>) -> Res<Built> {
             Some(Tok::Before) | Some(Tok::Until) => {
                 c.used[next] = true;
                 let start = TimeOfDay::new(0, 0).unwrap_or(t1);
-                range = Some((start, t1, c.toks[start_tok].span.start..c.toks[next].span.end));
+                range = Some((
+                    start,
+                    t1,
+                    c.toks[start_tok].span.start..c.toks[next].span.end,
+                ));
                 i = next + 1;
             }
             _ => {
@@ -1331,7 +1489,10 @@ fn read_time(c: &mut Clause<'_>) -> Res<Built> {
     }
     let (neg, _) = c.negated();
     if neg && days.is_some() && range.is_some() {
-        return refuse(span_of(c.toks), "曜日と時刻の両方を否定する書き方は曖昧です。分けて書いてください");
+        return refuse(
+            span_of(c.toks),
+            "曜日と時刻の両方を否定する書き方は曖昧です。分けて書いてください",
+        );
     }
     let mut parts = Vec::new();
     let mut spans = Vec::new();
@@ -1353,7 +1514,11 @@ fn read_time(c: &mut Clause<'_>) -> Res<Built> {
         if s == e {
             return refuse(span, "開始と終了が同じ時刻です");
         }
-        let (s, e) = if neg && days.is_none() { (e, s) } else { (s, e) };
+        let (s, e) = if neg && days.is_none() {
+            (e, s)
+        } else {
+            (s, e)
+        };
         parts.push(Rule::Atom(Condition::TimeOfDay {
             attr: A::Time,
             start: s,

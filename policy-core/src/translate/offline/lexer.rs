@@ -261,10 +261,22 @@ const LEXICON: &[(&str, &[Tok])] = &[
     ("システムドライブ", &[T::Subj(S::Disk)]),
     ("ディスク暗号化", &[T::Subj(S::Disk), T::Pred(P::Encrypted)]),
     ("ドライブ暗号化", &[T::Subj(S::Disk), T::Pred(P::Encrypted)]),
-    ("ストレージ暗号化", &[T::Subj(S::Disk), T::Pred(P::Encrypted)]),
-    ("ディスクの暗号化", &[T::Subj(S::Disk), T::Pred(P::Encrypted)]),
-    ("ドライブの暗号化", &[T::Subj(S::Disk), T::Pred(P::Encrypted)]),
-    ("ストレージの暗号化", &[T::Subj(S::Disk), T::Pred(P::Encrypted)]),
+    (
+        "ストレージ暗号化",
+        &[T::Subj(S::Disk), T::Pred(P::Encrypted)],
+    ),
+    (
+        "ディスクの暗号化",
+        &[T::Subj(S::Disk), T::Pred(P::Encrypted)],
+    ),
+    (
+        "ドライブの暗号化",
+        &[T::Subj(S::Disk), T::Pred(P::Encrypted)],
+    ),
+    (
+        "ストレージの暗号化",
+        &[T::Subj(S::Disk), T::Pred(P::Encrypted)],
+    ),
     ("暗号化方式", &[T::Subj(S::Disk)]),
     ("ファイアウォール", &[T::Subj(S::Firewall)]),
     ("ファイヤーウォール", &[T::Subj(S::Firewall)]),
@@ -794,9 +806,8 @@ fn ascii_run(s: &str) -> usize {
     let mut n = 0;
     while n < b.len() {
         let c = b[n] as char;
-        if is_word_char(c) {
-            n += 1;
-        } else if c == ' ' && n + 1 < b.len() && is_word_char(b[n + 1] as char) && n > 0 {
+        let inner_space = c == ' ' && n > 0 && n + 1 < b.len() && is_word_char(b[n + 1] as char);
+        if is_word_char(c) || inner_space {
             n += 1;
         } else {
             break;

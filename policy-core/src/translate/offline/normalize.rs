@@ -25,7 +25,7 @@ impl Normalized {
             // A base character plus its combining marks (ｶﾞ → ガ) folds as one unit.
             let mut end = start + c.len_utf8();
             while let Some(&(i, m)) = iter.peek() {
-                if !is_combining_mark(m) {
+                if !is_combining_mark(m) && m != '\u{FF9E}' && m != '\u{FF9F}' {
                     break;
                 }
                 end = i + m.len_utf8();

@@ -211,7 +211,8 @@ fn explain_slot(
     tz: Tz,
     out: &mut Vec<Reason>,
 ) {
-    let (value, causes) = explain(&r.rule, req, tz);
+    let (_, causes) = explain(&r.rule, req, tz);
+    let before = out.len();
     let mut unknown_seen: Vec<Attribute> = Vec::new();
     for cause in causes {
         let Some((attr, text, ja)) = r.conditions.get(cause.index) else {
@@ -232,31 +233,23 @@ fn explain_slot(
             });
             continue;
         }
-        // A condition explains the slot's value directly, or through a `not`
-        // (then its own value is the opposite); say what the employee can change.
-        let (code, message) = match (slot, value) {
-            (Slot::Require, _) => {
-                let held = if cause.truth == Truth::True {
-                    format!("「{ja}」に該当する")
-                } else {
-                    format!("「{ja}」を満たしていない")
-                };
-                (
-                    "require.not_met",
-                    format!("必須条件を満たしていないため拒否（{held}）"),
-                )
-            }
-            (Slot::Deny, _) => {
-                let held = if cause.truth == Truth::True {
-                    format!("「{ja}」に該当する")
-                } else {
-                    format!("「{ja}」を満たしていない")
-                };
-                (
-                    "deny.matched",
-                    format!("拒否条件に該当するため拒否（{held}）"),
-                )
-            }
+        // A condition explains the slot's value directly, or through a `not` (then
+        // its own value is the opposite): say which way it went, in words the
+        // employee can act on.
+        let held = if cause.truth == Truth::True {
+            format!("「{ja}」に該当する")
+        } else {
+            format!("「{ja}」を満たしていない")
+        };
+        let (code, message) = match slot {
+            Slot::Require => (
+                "require.not_met",
+                format!("必須条件を満たしていないため拒否（{held}）"),
+            ),
+            Slot::Deny => (
+                "deny.matched",
+                format!("拒否条件に該当するため拒否（{held}）"),
+            ),
         };
         out.push(Reason {
             code: code.into(),
@@ -266,7 +259,7 @@ fn explain_slot(
             message,
         });
     }
-    if out.is_empty() {
+    if out.len() == before {
         // Defensive: a denial always says why, even if no single condition stands out.
         out.push(Reason {
             code: format!("{}.not_met", slot.as_str()),

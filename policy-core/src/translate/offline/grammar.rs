@@ -66,11 +66,38 @@ pub(crate) fn parse_text(toks: &[Token]) -> Res<Built> {
 fn is_content(t: &Tok) -> bool {
     !matches!(
         t,
-        Tok::Particle(_) | Tok::Aux | Tok::Filler | Tok::Period | Tok::Comma
+        Tok::Particle(_)
+            | Tok::Aux
+            | Tok::Filler
+            | Tok::Period
+            | Tok::Comma
+            | Tok::LParen
+            | Tok::RParen
     )
 }
 
 fn parse_implication(toks: &[Token]) -> Res<Built> {
+    // 「macOSの場合は…、Windowsの場合は…」: several conditionals, each its own part.
+    if toks.iter().filter(|t| t.tok == Tok::If).count() > 1 {
+        let parts = split_clauses(toks, |t| matches!(t, Tok::And | Tok::Comma | Tok::Period));
+        if parts.len() > 1
+            && parts
+                .iter()
+                .all(|p| p.iter().filter(|t| t.tok == Tok::If).count() <= 1)
+        {
+            let mut rules = Vec::new();
+            let mut spans = Vec::new();
+            for p in parts {
+                let b = parse_implication(p)?;
+                rules.push(b.rule);
+                spans.extend(b.spans);
+            }
+            return Ok(Built {
+                rule: Rule::and(rules),
+                spans,
+            });
+        }
+    }
     if let Some(i) = toks.iter().position(|t| t.tok == Tok::If) {
         let cond = &toks[..i];
         let body = &toks[i + 1..];
@@ -1044,6 +1071,14 @@ fn looks_like_domain(w: &str) -> bool {
 
 fn read_domain(c: &mut Clause<'_>) -> Res<Built> {
     let vals = names(c, false);
+    let only_sub = !c.use_where(|t| *t == Tok::Subdomain).is_empty();
+    let with_sub = !c.use_where(|t| *t == Tok::WithSubdomains).is_empty();
+    if only_sub && with_sub {
+        return refuse(
+            span_of(c.toks),
+            "サブドメインを含むのか含まないのかが曖昧です",
+        );
+    }
     if vals.is_empty() {
         return refuse(
             span_of(c.toks),
@@ -1055,7 +1090,12 @@ fn read_domain(c: &mut Clause<'_>) -> Res<Built> {
     for (i, v) in &vals {
         let span = c.toks[*i].span.clone();
         let (mode, name) = match v.strip_prefix("*.") {
+            Some(_) if with_sub => {
+                return refuse(span, "「*.」と「そのサブドメイン」を同時には使えません")
+            }
             Some(rest) => (DomainMatch::SubdomainOf, rest),
+            // 「example.com のサブドメイン」 excludes example.com itself.
+            None if only_sub => (DomainMatch::SubdomainOf, v.as_str()),
             None => (DomainMatch::InZone, v.as_str()),
         };
         if name.contains('*') || !looks_like_domain(name) {

@@ -162,6 +162,10 @@ pub(crate) enum Tok {
     RParen,
     /// 。 and .
     Period,
+    /// 「…のサブドメイン」: subdomains only.
+    Subdomain,
+    /// 「…とそのサブドメイン」: the domain and its subdomains.
+    WithSubdomains,
 }
 
 /// A token with its byte range in the folded text.
@@ -576,6 +580,25 @@ const LEXICON: &[(&str, &[Tok])] = &[
     ("アクセス元", &[T::Filler]),
     ("接続元", &[T::Filler]),
     ("ログイン", &[T::Filler]),
+    ("でログイン", &[T::Particle("で"), T::Pred(P::Use)]),
+    ("でサインイン", &[T::Particle("で"), T::Pred(P::Use)]),
+    ("に限る", &[T::Aux]),
+    ("に限ります", &[T::Aux]),
+    ("に限定する", &[T::Aux]),
+    ("会社", &[T::Filler]),
+    ("組織", &[T::Filler]),
+    ("社内", &[T::Filler]),
+    ("自社", &[T::Filler]),
+    ("業務時間", &[T::Night]),
+    ("勤務時間", &[T::Night]),
+    ("就業時間", &[T::Night]),
+    ("営業時間", &[T::Night]),
+    ("サブドメイン", &[T::Subdomain]),
+    ("とそのサブドメイン", &[T::WithSubdomains]),
+    ("およびそのサブドメイン", &[T::WithSubdomains]),
+    ("またはそのサブドメイン", &[T::WithSubdomains]),
+    ("を含むサブドメイン", &[T::WithSubdomains]),
+    (":", &[T::Particle(":")]),
     ("サインイン", &[T::Filler]),
     ("アクセス先", &[T::Subj(S::DestDomain)]),
     ("接続先", &[T::Subj(S::DestDomain)]),
@@ -749,7 +772,11 @@ pub(crate) fn lex(text: &str) -> Vec<Token> {
                 best = Some((surface.len(), toks.to_vec()));
             }
         }
-        if is_word_char(c) {
+        let punct_only = is_word_char(c)
+            && !rest[..ascii_run(rest)]
+                .chars()
+                .any(|ch| ch.is_ascii_alphanumeric() || ch == '*');
+        if is_word_char(c) && !(punct_only && best.is_some()) {
             let len = ascii_run(rest);
             // 「OSのバージョン」「IPアドレス」: a lexicon entry longer than the ASCII
             // run it starts with wins.
@@ -885,9 +912,38 @@ fn lex_ascii(run: &str, offset: usize, out: &mut Vec<Token>) {
             }
             None => {
                 let (s, w) = words[k];
+                // 「SSID: corp-wifi」: a label's colon separates, it is not part of a name.
+                if let Some(label) = w.strip_suffix(':').filter(|l| !l.is_empty()) {
+                    push_literal(out, &mut literal);
+                    let toks = keyword(label)
+                        .map(|t| t.to_vec())
+                        .unwrap_or_else(|| vec![T::Word(label.to_string())]);
+                    for t in toks {
+                        out.push(Token {
+                            tok: t,
+                            span: offset + s..offset + s + label.len(),
+                        });
+                    }
+                    out.push(Token {
+                        tok: T::Particle(":"),
+                        span: offset + s + label.len()..offset + s + w.len(),
+                    });
+                    k += 1;
+                    continue;
+                }
+                // Only plain words join into one name ("Google Chrome"); addresses,
+                // domains and versions stand alone.
+                let plain = |x: &str| {
+                    x.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '+'))
+                };
                 literal = Some(match literal {
-                    Some((ls, _)) => (ls, s + w.len()),
-                    None => (s, s + w.len()),
+                    Some((ls, le)) if plain(w) && plain(&run[ls..le]) => (ls, s + w.len()),
+                    other => {
+                        let mut prev = other;
+                        push_literal(out, &mut prev);
+                        (s, s + w.len())
+                    }
                 });
                 k += 1;
             }

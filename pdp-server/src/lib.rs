@@ -1,0 +1,10 @@
+//! # pdp-server
+//!
+//! The RZTS decision server (policy decision point): one place that knows who users
+//! are, what their devices look like and which rules apply, decides for every
+//! enforcement point, and records every decision.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod model;
+pub mod store;

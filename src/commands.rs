@@ -11,10 +11,11 @@ use policy_core::cases::CasesFile;
 use policy_core::context::Request;
 use policy_core::decision::{Authentication, Slot};
 use policy_core::eval::trace;
-use policy_core::lock::{self, CompiledPolicy, LockError, Lockfile, SlotOutcome};
+use policy_core::lock::{self, CompileOptions, CompiledPolicy, LockError, Lockfile, Progress, SlotOutcome};
 use policy_core::policy::PolicyFile;
 use policy_core::text::parse_rule;
-use policy_core::translate::{OfflineTranslator, Translator};
+use policy_core::translate::llm::{GeminiTranslator, LlmError, OpenAiTranslator, Usage};
+use policy_core::translate::{verify, Checks, OfflineTranslator, Translator};
 
 use crate::{SlotArg, TranslatorKind};
 
@@ -62,6 +63,9 @@ pub enum CliError {
     /// A one-off text could not be translated.
     #[error("{0}")]
     Translate(policy_core::translate::TranslateError),
+    /// The chosen LLM translator cannot be set up (missing key, bad setting).
+    #[error("翻訳器を使えません: {0}")]
+    Translator(LlmError),
 }
 
 fn join_lines(errors: &[LockError]) -> String {
@@ -96,9 +100,100 @@ fn load_policy(path: &Path) -> Result<PolicyFile, CliError> {
     })
 }
 
-fn translator(kind: TranslatorKind) -> Box<dyn Translator> {
-    match kind {
-        TranslatorKind::Offline => Box::new(OfflineTranslator::new()),
+/// The chosen translator, kept concrete so the LLM ones can report token usage.
+enum Chosen {
+    Offline(OfflineTranslator),
+    Gemini(Box<GeminiTranslator>),
+    OpenAi(Box<OpenAiTranslator>),
+}
+
+impl Chosen {
+    fn new(kind: TranslatorKind, tz: policy_core::chrono_tz::Tz) -> Result<Chosen, CliError> {
+        Ok(match kind {
+            TranslatorKind::Offline => Chosen::Offline(OfflineTranslator::new()),
+            TranslatorKind::Gemini => Chosen::Gemini(Box::new(
+                GeminiTranslator::from_env()
+                    .map_err(CliError::Translator)?
+                    .with_tz(tz),
+            )),
+            TranslatorKind::Openai => Chosen::OpenAi(Box::new(
+                OpenAiTranslator::from_env()
+                    .map_err(CliError::Translator)?
+                    .with_tz(tz),
+            )),
+        })
+    }
+
+    fn get(&self) -> &dyn Translator {
+        match self {
+            Chosen::Offline(t) => t,
+            Chosen::Gemini(t) => t.as_ref(),
+            Chosen::OpenAi(t) => t.as_ref(),
+        }
+    }
+
+    fn usage(&self) -> Option<&Usage> {
+        match self {
+            Chosen::Offline(_) => None,
+            Chosen::Gemini(t) => Some(t.usage()),
+            Chosen::OpenAi(t) => Some(t.usage()),
+        }
+    }
+
+    fn print_usage(&self) {
+        if let Some((calls, prompt, output)) = self.usage().map(Usage::totals) {
+            if calls > 0 {
+                eprintln!(
+                    "{}: API 呼び出し {calls} 回、入力 {prompt} トークン、出力 {output} トークン",
+                    self.get().id()
+                );
+            }
+        }
+    }
+}
+
+fn policy_tz(policy: &PolicyFile, path: &Path) -> Result<policy_core::chrono_tz::Tz, CliError> {
+    policy.tz().map_err(|error| CliError::Policy {
+        path: path.display().to_string(),
+        error,
+    })
+}
+
+/// A progress bar on standard error while many texts translate (hidden when
+/// standard error is not a terminal).
+struct Bar(std::sync::OnceLock<indicatif::ProgressBar>);
+
+impl Bar {
+    /// Fewer texts than this show no bar.
+    const MIN_TEXTS: usize = 3;
+
+    fn report(&self, p: Progress<'_>) {
+        match p {
+            Progress::Started { total } if total >= Self::MIN_TEXTS => {
+                let bar = indicatif::ProgressBar::new(total as u64);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{spinner} 翻訳中 [{bar:30}] {pos}/{len} {elapsed} {wide_msg}",
+                ) {
+                    bar.set_style(style.progress_chars("=> "));
+                }
+                bar.enable_steady_tick(std::time::Duration::from_millis(200));
+                let _ = self.0.set(bar);
+            }
+            Progress::Started { .. } => {}
+            Progress::Finished { app, slot, ok } => {
+                if let Some(bar) = self.0.get() {
+                    let mark = if ok { "" } else { "（失敗）" };
+                    bar.set_message(format!("{app} {}{mark}", slot.label_ja()));
+                    bar.inc(1);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.0.get() {
+            bar.finish_and_clear();
+        }
     }
 }
 
@@ -117,13 +212,35 @@ fn previous_lock(path: &Path) -> Option<Lockfile> {
     }
 }
 
-pub fn compile(policy_path: &Path, kind: TranslatorKind) -> Result<ExitCode, CliError> {
+pub fn compile(policy_path: &Path, kind: TranslatorKind, jobs: usize) -> Result<ExitCode, CliError> {
     let policy = load_policy(policy_path)?;
     let lock_path = lock::lock_path(policy_path);
     let previous = previous_lock(&lock_path);
-    let t = translator(kind);
-    let (lockfile, report) = lock::compile_with_report(&policy, t.as_ref(), previous.as_ref())
-        .map_err(CliError::Lock)?;
+    let tz = policy_tz(&policy, policy_path)?;
+    let chosen = Chosen::new(kind, tz)?;
+    let t = chosen.get();
+    let bar = Bar(std::sync::OnceLock::new());
+    let progress = |p: Progress<'_>| bar.report(p);
+    let options = CompileOptions {
+        // The offline translator is fast and CPU-bound: one at a time, as always.
+        jobs: if kind == TranslatorKind::Offline { 1 } else { jobs },
+        progress: Some(&progress),
+    };
+    let result = lock::compile_with_options(&policy, t, previous.as_ref(), &options);
+    bar.finish();
+    chosen.print_usage();
+    let (lockfile, report) = match result {
+        Ok(r) => r,
+        Err(errors) => {
+            // Nothing was written: the previous lock (if any) is exactly as it was.
+            eprintln!(
+                "{} は変更していません（{} 件のエラー）",
+                lock_path.display(),
+                errors.len()
+            );
+            return Err(CliError::Lock(errors));
+        }
+    };
     lockfile
         .write_atomic(&lock_path)
         .map_err(|e| CliError::Lock(vec![e]))?;
@@ -132,11 +249,15 @@ pub fn compile(policy_path: &Path, kind: TranslatorKind) -> Result<ExitCode, Cli
         .filter(|(_, _, o)| *o == SlotOutcome::Translated)
         .count();
     for (app, slot, outcome) in &report {
-        let what = match outcome {
-            SlotOutcome::Reused => "変更なし（再利用）",
-            SlotOutcome::Translated => "翻訳しました",
-        };
-        println!("{app} {}: {what}", slot.label_ja());
+        match outcome {
+            SlotOutcome::Reused => println!("{app} {}: 変更なし（再利用）", slot.label_ja()),
+            SlotOutcome::Translated => {
+                println!("{app} {}: 翻訳しました", slot.label_ja());
+                if let Some(entry) = lockfile.apps.get(app).and_then(|a| a.slot(*slot)) {
+                    print_entry(entry);
+                }
+            }
+        }
     }
     print_lint(&lockfile);
     println!(
@@ -145,6 +266,20 @@ pub fn compile(policy_path: &Path, kind: TranslatorKind) -> Result<ExitCode, Cli
         report.len() - translated
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A freshly translated entry for review: translator, rule, back-translation and the
+/// source phrase of each condition.
+fn print_entry(entry: &lock::LockedRule) {
+    let Ok(rule) = parse_rule(&entry.rule) else {
+        return;
+    };
+    println!("    翻訳器: {}", entry.translator);
+    println!("    規則: {rule}");
+    println!("    意味: {}", rule_ja(&rule));
+    for (c, src) in rule.conditions().iter().zip(&entry.sources) {
+        println!("      {c}  ←「{src}」");
+    }
 }
 
 /// Lint findings are warnings: they are printed but do not fail the compile, since a
@@ -391,22 +526,40 @@ pub fn test(cases_path: &Path) -> Result<ExitCode, CliError> {
     })
 }
 
-pub fn translate(text: &str, slot: SlotArg) -> Result<ExitCode, CliError> {
+pub fn translate(text: &str, slot: SlotArg, kind: TranslatorKind) -> Result<ExitCode, CliError> {
     let slot = match slot {
         SlotArg::Require => Slot::Require,
         SlotArg::Deny => Slot::Deny,
     };
-    let t = OfflineTranslator::new()
+    let tz = policy_core::chrono_tz::Asia::Tokyo;
+    let chosen = Chosen::new(kind, tz)?;
+    let t = chosen
+        .get()
         .translate(text, slot)
         .map_err(CliError::Translate)?;
+    // The checks every translation passes before it may enter a lock (the LLM
+    // translators have already run the stricter ones).
+    let checks = if kind == TranslatorKind::Offline {
+        Checks::basic()
+    } else {
+        Checks::model(tz)
+    };
+    let verified = verify(&t, slot, &checks).map_err(CliError::Translate)?;
+    chosen.print_usage();
     // The printed rule must read back to the same rule, as the lock will store it.
     debug_assert_eq!(parse_rule(&t.rule.to_string()).ok().as_ref(), Some(&t.rule));
+    if kind != TranslatorKind::Offline {
+        println!("翻訳器: {}", chosen.get().id());
+    }
     println!("規則: {}", t.rule);
-    println!("意味: {}", rule_ja(&t.rule));
+    println!("意味: {}", verified.back_translation);
     for (i, c) in t.rule.conditions().iter().enumerate() {
         println!("  {c}  ←「{}」", t.cited(i).unwrap_or("?"));
     }
-    for f in lint(&t.rule, slot, policy_core::chrono_tz::Asia::Tokyo) {
+    if let policy_core::translate::verify::OfflineComparison::Agrees(_) = verified.offline {
+        println!("オフライン翻訳と意味が一致しています");
+    }
+    for f in lint(&t.rule, slot, tz) {
         println!("警告: {}", f.message);
     }
     Ok(ExitCode::SUCCESS)

@@ -22,10 +22,14 @@ struct Cli {
 }
 
 /// Which translator turns texts into rules.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TranslatorKind {
     /// Deterministic, no network (default).
     Offline,
+    /// Gemini API (GEMINI_API_KEY, RZTS_GEMINI_MODEL, GEMINI_BASE_URL).
+    Gemini,
+    /// OpenAI-compatible chat completions (OPENAI_BASE_URL, OPENAI_API_KEY, RZTS_OPENAI_MODEL).
+    Openai,
 }
 
 /// Which slot a one-off text is for.
@@ -47,6 +51,9 @@ enum Command {
         /// Translator for changed texts.
         #[arg(long, value_enum, default_value_t = TranslatorKind::Offline)]
         translator: TranslatorKind,
+        /// LLM translators: how many texts to translate at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+        jobs: u16,
     },
     /// Exit non-zero if the lock is stale, hand-edited or does not type-check (for CI).
     Check {
@@ -99,13 +106,20 @@ enum Command {
         /// The slot the text is for.
         #[arg(long, value_enum, default_value_t = SlotArg::Require)]
         slot: SlotArg,
+        /// Translator to use.
+        #[arg(long, value_enum, default_value_t = TranslatorKind::Offline)]
+        translator: TranslatorKind,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Compile { policy, translator } => commands::compile(&policy, translator),
+        Command::Compile {
+            policy,
+            translator,
+            jobs,
+        } => commands::compile(&policy, translator, usize::from(jobs)),
         Command::Check { policy } => commands::check(&policy),
         Command::Show { policy, app } => commands::show(&policy, app.as_deref()),
         Command::Diff { old, new } => commands::diff(&old, &new),
@@ -117,7 +131,11 @@ fn main() -> ExitCode {
             anonymous,
         } => commands::decide(&policy, &app, &request, explain, anonymous),
         Command::Test { cases } => commands::test(&cases),
-        Command::Translate { text, slot } => commands::translate(&text, slot),
+        Command::Translate {
+            text,
+            slot,
+            translator,
+        } => commands::translate(&text, slot, translator),
     };
     match result {
         Ok(code) => code,

@@ -17,9 +17,13 @@
 //! Run: `CARGO_TARGET_DIR=/tmp/bench-target cargo bench -p rzts-benches --bench compile
 //! -- --warm-up-time 1 --measurement-time 3`
 
+#[path = "common/clock.rs"]
+mod clock;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use clock::Clock;
 use criterion::{criterion_group, criterion_main, Criterion};
 use policy_core::lock::{self, Lockfile};
 use policy_core::policy::PolicyFile;
@@ -35,7 +39,7 @@ fn cold(toml: &str, translator: &OfflineTranslator) -> String {
     lock.to_toml_string()
 }
 
-fn bench_compile(c: &mut Criterion) {
+fn bench_compile(c: &mut Criterion<Clock>) {
     let toml = hundred_apps_toml();
     let translator = OfflineTranslator::new();
 
@@ -108,5 +112,9 @@ fn bench_compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_compile);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(Clock::from_env());
+    targets = bench_compile
+}
 criterion_main!(benches);

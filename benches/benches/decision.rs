@@ -16,7 +16,8 @@
 //! A second group per policy, `breakdown/<policy>/...`, is diagnostic only: it splits
 //! RZTS's time into evaluating the two rules (`rzts_eval`), also finding the causes of
 //! a denial (`rzts_explain`), and the full `decide` with its Japanese reasons
-//! (`rzts_decide`).
+//! (`rzts_decide`); `proto_prerendered` is a what-if prototype of the proposed fix
+//! (`rzts_benches::prerendered`: the same reasons, rendered once at load time).
 //!
 //! Before any timing, every request of the fixtures (the timed ones and the check-only
 //! ones: boundary values, missing attributes) is decided by all three engines and the
@@ -25,12 +26,16 @@
 //! Run: `CARGO_TARGET_DIR=/tmp/bench-target cargo bench -p rzts-benches --bench decision
 //! -- --warm-up-time 1 --measurement-time 3`
 
+#[path = "common/clock.rs"]
+mod clock;
+
 use std::hint::black_box;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicySet,
     Request as CedarRequest,
 };
+use clock::Clock;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use policy_core::ast::Rule;
 use policy_core::context::Request;
@@ -40,6 +45,7 @@ use regorus::{Engine, Value as RegoValue};
 use rzts_benches::decision::{
     cedar_context, policies, rego_input, rzts_request, PolicyFixture, RequestFixture, REGO_QUERY,
 };
+use rzts_benches::prerendered::FastApp;
 use rzts_benches::TZ;
 
 /// One request in each engine's form.
@@ -55,6 +61,7 @@ struct PreparedRequest {
 struct Prepared {
     name: &'static str,
     app: AppRules,
+    proto: FastApp,
     cedar_policies: PolicySet,
     rego: Engine,
     timed: Vec<PreparedRequest>,
@@ -108,7 +115,8 @@ fn rzts_rule(ast: &Rule, text: &str, what: &str) -> Rule {
 fn prepare(p: &PolicyFixture) -> Prepared {
     let require = rzts_rule(&p.require, p.require_text, &format!("{} require", p.name));
     let deny = rzts_rule(&p.deny, p.deny_text, &format!("{} deny", p.name));
-    let app = AppRules::new(Some(require), Some(deny));
+    let app = AppRules::new(Some(require.clone()), Some(deny.clone()));
+    let proto = FastApp::new(Some(require), Some(deny));
     let cedar_policies: PolicySet = p
         .cedar
         .parse()
@@ -119,6 +127,7 @@ fn prepare(p: &PolicyFixture) -> Prepared {
     Prepared {
         name: p.name,
         app,
+        proto,
         cedar_policies,
         rego,
         timed: p.timed.iter().map(prepare_request).collect(),
@@ -176,6 +185,16 @@ fn check_equivalence(p: &mut Prepared, authorizer: &Authorizer, entities: &Entit
             p.name,
             r.name
         );
+        let full = p.app.decide(&r.rzts, Authentication::Authenticated, TZ);
+        let (effect, reasons) = p.proto.decide(&r.rzts, Authentication::Authenticated, TZ);
+        let reasons: Vec<_> = reasons.iter().map(|x| x.to_reason()).collect();
+        assert_eq!(
+            (effect, &reasons),
+            (full.effect, &full.reasons),
+            "{} / {}: the prototype gives other reasons than decide",
+            p.name,
+            r.name
+        );
         assert!(
             rzts == r.expected && cedar == r.expected && rego == r.expected,
             "{} / {}: expected {:?}, rzts {:?}, cedar {:?}, regorus {:?}",
@@ -194,7 +213,7 @@ fn check_equivalence(p: &mut Prepared, authorizer: &Authorizer, entities: &Entit
     );
 }
 
-fn bench_decisions(c: &mut Criterion) {
+fn bench_decisions(c: &mut Criterion<Clock>) {
     let authorizer = Authorizer::new();
     let entities = Entities::empty();
     for fixture in policies() {
@@ -248,6 +267,16 @@ fn bench_decisions(c: &mut Criterion) {
                 &r.rzts,
                 |b, req| b.iter(|| eval_and_explain(require, deny, black_box(req))),
             );
+            group.bench_with_input(
+                BenchmarkId::new("proto_prerendered", &r.name),
+                &r.rzts,
+                |b, req| {
+                    b.iter(|| {
+                        p.proto
+                            .decide(black_box(req), Authentication::Authenticated, TZ)
+                    })
+                },
+            );
         }
         group.finish();
     }
@@ -286,5 +315,9 @@ fn eval_and_explain(require: &Rule, deny: &Rule, req: &Request) -> (Effect, usiz
     (Effect::Deny, causes)
 }
 
-criterion_group!(benches, bench_decisions);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(Clock::from_env());
+    targets = bench_decisions
+}
 criterion_main!(benches);

@@ -707,6 +707,273 @@ pub mod policy_file {
     }
 }
 
+pub mod prerendered {
+    //! A what-if prototype, **not RZTS's API**: `AppRules::decide` with every reason
+    //! sentence rendered once, when the rules are loaded, instead of on every denial.
+    //!
+    //! It produces exactly the reasons `AppRules::decide` produces (the decision bench
+    //! asserts that on every fixture request), but holds them as `&'static str` and
+    //! `Arc<str>`, so a decision copies pointers and never formats or allocates text;
+    //! only the `Vec` of reasons is allocated. Finding the causes is
+    //! `policy_core::eval::explain` done in one pass (values passed down, not
+    //! re-evaluated) that writes reasons directly. The `breakdown/<policy>/proto_prerendered` rows measure it; README.md
+    //! explains the change it stands for.
+
+    use std::sync::Arc;
+
+    use chrono_tz::Tz;
+    use policy_core::ast::Rule;
+    use policy_core::backtranslate::{condition_ja, rule_ja};
+    use policy_core::context::Request;
+    use policy_core::decision::{Authentication, Effect, Reason, Slot};
+    use policy_core::eval::{eval_rule, Truth};
+    use policy_core::schema::Attribute;
+
+    /// A reason whose texts are shared, not owned.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct FastReason {
+        /// Stable code.
+        pub code: &'static str,
+        /// The slot concerned.
+        pub slot: Option<Slot>,
+        /// The attribute's dotted name.
+        pub attribute: Option<&'static str>,
+        /// The condition's canonical text.
+        pub condition: Option<Arc<str>>,
+        /// The sentence.
+        pub message: Arc<str>,
+    }
+
+    impl FastReason {
+        /// The same reason as `policy_core::decision::Reason`, for comparison.
+        pub fn to_reason(&self) -> Reason {
+            Reason {
+                code: self.code.to_string(),
+                slot: self.slot,
+                attribute: self.attribute.map(str::to_string),
+                condition: self.condition.as_deref().map(str::to_string),
+                message: self.message.to_string(),
+            }
+        }
+    }
+
+    struct Cond {
+        attr: Attribute,
+        /// The reason when the condition is TRUE / FALSE / UNKNOWN.
+        when_true: FastReason,
+        when_false: FastReason,
+        when_unknown: FastReason,
+    }
+
+    struct FastSlot {
+        rule: Rule,
+        conds: Vec<Cond>,
+        fallback: FastReason,
+    }
+
+    impl FastSlot {
+        fn new(rule: Rule, slot: Slot) -> FastSlot {
+            let (code, lead) = match slot {
+                Slot::Require => ("require.not_met", "必須条件を満たしていないため拒否"),
+                Slot::Deny => ("deny.matched", "拒否条件に該当するため拒否"),
+            };
+            let unknown_code = match slot {
+                Slot::Require => "require.unknown_attribute",
+                Slot::Deny => "deny.unknown_attribute",
+            };
+            let not_met_code = match slot {
+                Slot::Require => "require.not_met",
+                Slot::Deny => "deny.not_met",
+            };
+            let conds = rule
+                .conditions()
+                .into_iter()
+                .map(|c| {
+                    let attr = c.attribute();
+                    let text: Arc<str> = c.to_string().into();
+                    let ja = condition_ja(c);
+                    let reason = |code: &'static str, message: String| FastReason {
+                        code,
+                        slot: Some(slot),
+                        attribute: Some(attr.name()),
+                        condition: Some(text.clone()),
+                        message: message.into(),
+                    };
+                    Cond {
+                        attr,
+                        when_true: reason(code, format!("{lead}（「{ja}」に該当する）")),
+                        when_false: reason(code, format!("{lead}（「{ja}」を満たしていない）")),
+                        when_unknown: reason(
+                            unknown_code,
+                            format!("{}が不明なため拒否", attr.label_ja()),
+                        ),
+                    }
+                })
+                .collect();
+            let fallback = FastReason {
+                code: not_met_code,
+                slot: Some(slot),
+                attribute: None,
+                condition: Some(rule.to_string().into()),
+                message: format!("{}「{}」により拒否", slot.label_ja(), rule_ja(&rule)).into(),
+            };
+            FastSlot {
+                rule,
+                conds,
+                fallback,
+            }
+        }
+
+        /// Pushes the reasons for the slot's value `value` (already evaluated).
+        fn explain_into(&self, value: Truth, req: &Request, tz: Tz, out: &mut Vec<FastReason>) {
+            let mut next = 0;
+            let mut unknown_seen: Vec<Attribute> = Vec::new();
+            self.walk(
+                &self.rule,
+                value,
+                req,
+                tz,
+                &mut next,
+                &mut unknown_seen,
+                out,
+            );
+            if out.is_empty() {
+                out.push(self.fallback.clone());
+            }
+        }
+
+        /// `policy_core::eval::explain` in one pass: each node's value is passed down
+        /// instead of re-evaluated, and causes become reasons directly (no `Vec` of
+        /// causes). Same causes, same order.
+        #[allow(clippy::too_many_arguments)]
+        fn walk(
+            &self,
+            rule: &Rule,
+            value: Truth,
+            req: &Request,
+            tz: Tz,
+            next: &mut usize,
+            unknown_seen: &mut Vec<Attribute>,
+            out: &mut Vec<FastReason>,
+        ) {
+            match rule {
+                Rule::Atom(_) => {
+                    let index = *next;
+                    *next += 1;
+                    let Some(c) = self.conds.get(index) else {
+                        return;
+                    };
+                    let r = match value {
+                        Truth::Unknown => {
+                            if unknown_seen.contains(&c.attr) {
+                                return;
+                            }
+                            unknown_seen.push(c.attr);
+                            &c.when_unknown
+                        }
+                        Truth::True => &c.when_true,
+                        Truth::False => &c.when_false,
+                    };
+                    out.push(r.clone());
+                }
+                Rule::And(parts) | Rule::Or(parts) => {
+                    for p in parts {
+                        let pv = eval_rule(p, req, tz);
+                        if pv == value {
+                            self.walk(p, pv, req, tz, next, unknown_seen, out);
+                        } else {
+                            *next += count(p);
+                        }
+                    }
+                }
+                Rule::Not(r) => self.walk(r, value.not(), req, tz, next, unknown_seen, out),
+                Rule::Implies(a, b) => {
+                    let av = eval_rule(a, req, tz);
+                    let bv = eval_rule(b, req, tz);
+                    if av.not() == value {
+                        self.walk(a, av, req, tz, next, unknown_seen, out);
+                    } else {
+                        *next += count(a);
+                    }
+                    if bv == value {
+                        self.walk(b, bv, req, tz, next, unknown_seen, out);
+                    } else {
+                        *next += count(b);
+                    }
+                }
+            }
+        }
+    }
+
+    fn count(rule: &Rule) -> usize {
+        let mut n = 0;
+        rule.visit_conditions(&mut |_| n += 1);
+        n
+    }
+
+    /// A target's two rules with their reasons pre-rendered.
+    pub struct FastApp {
+        require: Option<FastSlot>,
+        deny: Option<FastSlot>,
+        allow: FastReason,
+        unauthenticated: FastReason,
+    }
+
+    impl FastApp {
+        /// Renders every reason the rules can give.
+        pub fn new(require: Option<Rule>, deny: Option<Rule>) -> FastApp {
+            let plain = |code, message: &str| FastReason {
+                code,
+                slot: None,
+                attribute: None,
+                condition: None,
+                message: message.into(),
+            };
+            FastApp {
+                require: require.map(|r| FastSlot::new(r, Slot::Require)),
+                deny: deny.map(|r| FastSlot::new(r, Slot::Deny)),
+                allow: plain("allow", "必須条件を満たし、拒否条件に該当しないため許可"),
+                unauthenticated: plain("unauthenticated", "認証されていないため拒否"),
+            }
+        }
+
+        /// The same decision and reasons as `AppRules::decide`.
+        pub fn decide(
+            &self,
+            req: &Request,
+            authn: Authentication,
+            tz: Tz,
+        ) -> (Effect, Vec<FastReason>) {
+            if authn == Authentication::Anonymous {
+                return (Effect::Deny, vec![self.unauthenticated.clone()]);
+            }
+            let require = self
+                .require
+                .as_ref()
+                .map_or(Truth::True, |r| eval_rule(&r.rule, req, tz));
+            let deny = self
+                .deny
+                .as_ref()
+                .map_or(Truth::False, |r| eval_rule(&r.rule, req, tz));
+            if require == Truth::True && deny == Truth::False {
+                return (Effect::Allow, vec![self.allow.clone()]);
+            }
+            let mut reasons = Vec::new();
+            if require != Truth::True {
+                if let Some(r) = &self.require {
+                    r.explain_into(require, req, tz, &mut reasons);
+                }
+            }
+            if deny != Truth::False {
+                if let Some(r) = &self.deny {
+                    r.explain_into(deny, req, tz, &mut reasons);
+                }
+            }
+            (Effect::Deny, reasons)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::decision::*;

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use policy_core::check::check_rule;
 use policy_core::decision::Slot;
-use policy_core::translate::OfflineTranslator;
+use policy_core::translate::{OfflineTranslator, Translator};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(input) = std::str::from_utf8(data) else {

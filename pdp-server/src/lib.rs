@@ -8,3 +8,8 @@
 
 pub mod model;
 pub mod store;
+
+// Anomaly detection, alert mail and GeoIP country lookup.
+pub mod alert;
+pub mod detector;
+pub mod geoip;

@@ -379,10 +379,19 @@ pub(crate) fn enum_value(attr: Attribute, name: &str) -> Result<&'static str, St
     names.iter().copied().find(|n| *n == name).ok_or_else(|| {
         let list: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
         format!(
-            "unknown value {name:?} for `{attr}`: expected one of {}",
+            "unknown value {:?} for `{attr}`: expected one of {}",
+            short(name),
             list.join(", ")
         )
     })
+}
+
+/// At most 40 characters of `s` (with `…` when cut), to quote input in messages.
+pub(crate) fn short(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// Whether the string literals of `op` on `attr` are compared case-insensitively and

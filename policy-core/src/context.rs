@@ -81,7 +81,7 @@ pub struct User {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lower_opt"
+        deserialize_with = "email_opt"
     )]
     pub email: Option<String>,
     /// `user.groups`, exactly as the directory spells them.
@@ -475,7 +475,7 @@ impl Request {
         let d = &mut self.device;
         match attr {
             A::UserId => put!(self.user.id, Value::Str(s) => s),
-            A::UserEmail => put!(self.user.email, Value::Str(s) => s.to_lowercase()),
+            A::UserEmail => put!(self.user.email, Value::Str(s) => normalize_email(&s)),
             A::UserGroups => put!(self.user.groups, Value::Set(s) => s),
             A::AuthMethod => {
                 put!(self.auth.method, Value::Enum(s) => AuthMethod::from_name(&s).ok_or_else(wrong)?)
@@ -546,8 +546,22 @@ fn display_opt<S: Serializer, T: fmt::Display>(v: &Option<T>, s: S) -> Result<S:
     }
 }
 
-fn lower_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Some(String::deserialize(d)?.to_lowercase()))
+fn email_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(normalize_email(&String::deserialize(d)?)))
+}
+
+/// Lower-cases an e-mail address and writes an internationalised domain part in its
+/// ASCII (punycode) form, as domain literals are, so `a@日本.jp` matches
+/// `email_domain "日本.jp"`.
+pub fn normalize_email(s: &str) -> String {
+    let lower = s.trim().to_lowercase();
+    match lower.rsplit_once('@') {
+        Some((local, host)) => match idna::domain_to_ascii(host) {
+            Ok(ascii) if !ascii.is_empty() => format!("{local}@{ascii}"),
+            _ => lower,
+        },
+        None => lower,
+    }
 }
 
 fn lower_set_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
@@ -587,6 +601,12 @@ mod tests {
         assert_eq!(e.path, "risk.score");
         assert!(Request::from_json("{").is_err());
         assert!(Request::from_json(r#"{"time":"yesterday"}"#).is_err());
+    }
+
+    #[test]
+    fn idn_email_domains_are_punycode() {
+        let r = Request::from_json(r#"{"user":{"email":"A@日本.JP"}}"#).unwrap();
+        assert_eq!(r.user.email.as_deref(), Some("a@xn--wgv71a.jp"));
     }
 
     #[test]

@@ -23,6 +23,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -30,7 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::decision::{AppRules, Slot};
 use crate::policy::{Mode, PolicyFile};
 use crate::text::parse_rule;
-use crate::translate::{TranslateError, Translator};
+use crate::translate::{verify, Checks, TranslateError, Translator};
 
 /// The lock format version this build reads and writes.
 pub const LOCK_VERSION: u32 = 1;
@@ -200,8 +202,10 @@ pub enum SlotOutcome {
 }
 
 /// Compiles a policy: unchanged texts keep their locked rule (no translation),
-/// changed or new texts are translated. All errors are collected, so one run shows
-/// every text that needs attention; on any error no lock is returned.
+/// changed or new texts are translated and verified ([`crate::translate::verify()`]
+/// with [`Checks::basic`]: every condition cites its source, the rule type-checks).
+/// All errors are collected, so one run shows every text that needs attention; on
+/// any error no lock is returned.
 pub fn compile(
     policy: &PolicyFile,
     translator: &dyn Translator,
@@ -219,15 +223,63 @@ pub fn compile_with_report(
     translator: &dyn Translator,
     previous: Option<&Lockfile>,
 ) -> Result<(Lockfile, CompileReport), Vec<LockError>> {
-    let mut apps = BTreeMap::new();
-    let mut errors = Vec::new();
-    let mut report = Vec::new();
+    compile_with_options(policy, translator, previous, &CompileOptions::default())
+}
+
+/// What [`compile_with_options`] reports while it works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// Translation is about to start: this many texts need it.
+    Started {
+        /// Texts to translate (unchanged ones are not counted).
+        total: usize,
+    },
+    /// One text was translated (or failed to be).
+    Finished {
+        /// The app.
+        app: &'a str,
+        /// The slot.
+        slot: Slot,
+        /// Whether it succeeded.
+        ok: bool,
+    },
+}
+
+/// How to compile: how many texts to translate at once, and whom to tell.
+#[derive(Clone, Copy, Default)]
+pub struct CompileOptions<'a> {
+    /// Translations running at once (0 and 1 both mean one at a time). Network
+    /// translators benefit; the result does not depend on it.
+    pub jobs: usize,
+    /// Called as translation starts and as each text finishes (from worker threads).
+    pub progress: Option<&'a (dyn Fn(Progress<'_>) + Sync)>,
+}
+
+impl std::fmt::Debug for CompileOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompileOptions")
+            .field("jobs", &self.jobs)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// [`compile_with_report`] with a concurrency limit and progress reports. The lock
+/// and the errors are the same, in the same order, whatever `jobs` is.
+pub fn compile_with_options(
+    policy: &PolicyFile,
+    translator: &dyn Translator,
+    previous: Option<&Lockfile>,
+    options: &CompileOptions<'_>,
+) -> Result<(Lockfile, CompileReport), Vec<LockError>> {
+    // Which slots are reused and which need translating, in policy order.
+    enum Plan {
+        Reuse(LockedRule),
+        Translate(usize),
+    }
+    let mut plans: Vec<(String, Slot, Plan)> = Vec::new();
+    let mut work: Vec<(String, Slot, String)> = Vec::new();
     for (name, app) in &policy.apps {
-        let mut locked = LockedApp {
-            mode: app.mode,
-            require: None,
-            deny: None,
-        };
         for slot in [Slot::Require, Slot::Deny] {
             let Some(text) = app.text(slot) else { continue };
             let sha = sha256_hex(text.as_bytes());
@@ -236,35 +288,62 @@ pub fn compile_with_report(
                 .and_then(|a| a.slot(slot))
                 .filter(|r| r.sha256 == sha && r.text == text && r.seal == r.compute_seal())
                 .filter(|r| parse_rule(&r.rule).is_ok());
-            let entry = match reusable {
-                Some(r) => {
-                    report.push((name.clone(), slot, SlotOutcome::Reused));
-                    r.clone()
+            let plan = match reusable {
+                Some(r) => Plan::Reuse(r.clone()),
+                None => {
+                    work.push((name.clone(), slot, text.to_string()));
+                    Plan::Translate(work.len() - 1)
                 }
-                None => match translator.translate(text, slot) {
-                    Ok(t) => {
-                        report.push((name.clone(), slot, SlotOutcome::Translated));
-                        let sources = (0..t.spans.len())
-                            .map(|i| t.cited(i).unwrap_or_default().to_string())
-                            .collect();
-                        LockedRule::new(text, translator.id(), t.rule.to_string(), sources)
-                    }
-                    Err(error) => {
-                        errors.push(LockError::Translate {
-                            app: name.clone(),
-                            slot,
-                            error,
-                        });
-                        continue;
-                    }
-                },
             };
+            plans.push((name.clone(), slot, plan));
+        }
+    }
+
+    let results = translate_all(translator, &work, options);
+
+    let mut apps: BTreeMap<String, LockedApp> = BTreeMap::new();
+    let mut errors = Vec::new();
+    let mut report = Vec::new();
+    for (name, app) in &policy.apps {
+        apps.insert(
+            name.clone(),
+            LockedApp {
+                mode: app.mode,
+                require: None,
+                deny: None,
+            },
+        );
+    }
+    let mut results: Vec<Option<Result<LockedRule, TranslateError>>> =
+        results.into_iter().map(Some).collect();
+    for (name, slot, plan) in plans {
+        let entry = match plan {
+            Plan::Reuse(r) => {
+                report.push((name.clone(), slot, SlotOutcome::Reused));
+                r
+            }
+            Plan::Translate(i) => match results.get_mut(i).and_then(Option::take) {
+                Some(Ok(r)) => {
+                    report.push((name.clone(), slot, SlotOutcome::Translated));
+                    r
+                }
+                Some(Err(error)) => {
+                    errors.push(LockError::Translate {
+                        app: name.clone(),
+                        slot,
+                        error,
+                    });
+                    continue;
+                }
+                None => continue,
+            },
+        };
+        if let Some(locked) = apps.get_mut(&name) {
             match slot {
                 Slot::Require => locked.require = Some(entry),
                 Slot::Deny => locked.deny = Some(entry),
             }
         }
-        apps.insert(name.clone(), locked);
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -277,6 +356,78 @@ pub fn compile_with_report(
         },
         report,
     ))
+}
+
+/// Translates and verifies one text into a lock entry.
+fn translate_one(
+    translator: &dyn Translator,
+    text: &str,
+    slot: Slot,
+) -> Result<LockedRule, TranslateError> {
+    let t = translator.translate(text, slot)?;
+    verify(&t, slot, &Checks::basic())?;
+    let sources = (0..t.spans.len())
+        .map(|i| t.cited(i).unwrap_or_default().to_string())
+        .collect();
+    Ok(LockedRule::new(
+        text,
+        translator.id(),
+        t.rule.to_string(),
+        sources,
+    ))
+}
+
+/// Translates every work item with at most `options.jobs` at once; results in the
+/// order of `work`.
+fn translate_all(
+    translator: &dyn Translator,
+    work: &[(String, Slot, String)],
+    options: &CompileOptions<'_>,
+) -> Vec<Result<LockedRule, TranslateError>> {
+    let report = |p: Progress<'_>| {
+        if let Some(f) = options.progress {
+            f(p);
+        }
+    };
+    report(Progress::Started { total: work.len() });
+    let run = |(app, slot, text): &(String, Slot, String)| {
+        let r = translate_one(translator, text, *slot);
+        report(Progress::Finished {
+            app,
+            slot: *slot,
+            ok: r.is_ok(),
+        });
+        r
+    };
+    let jobs = options.jobs.clamp(1, work.len().max(1));
+    if jobs == 1 {
+        return work.iter().map(run).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<LockedRule, TranslateError>>>> =
+        work.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = work.get(i) else { break };
+                let r = run(item);
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(TranslateError::Failed(
+                    "翻訳スレッドが異常終了しました".into(),
+                ))
+            })
+        })
+        .collect()
 }
 
 impl Lockfile {

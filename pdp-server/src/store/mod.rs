@@ -75,3 +75,180 @@ pub trait Store: Send + Sync + 'static {
     /// A user's latest `n` accesses, newest first (for the anomaly detector).
     fn recent_access(&self, user: &str, n: usize) -> Result<Vec<AccessRecord>, StoreError>;
 }
+
+pub mod postgres;
+pub mod sqlite;
+
+pub use self::postgres::PostgresStore;
+pub use self::sqlite::SqliteStore;
+
+/// Opens the store a URL names and brings its schema up to date (`migrate`).
+///
+/// - `sqlite::memory:`: a private in-memory SQLite database (tests, demos);
+/// - `sqlite:PATH`, `sqlite://PATH` or a plain `PATH`: an SQLite file, created when
+///   missing (its directory must exist);
+/// - `postgres://...` or `postgresql://...`: a PostgreSQL database (libpq URL syntax,
+///   no TLS).
+///
+/// Any other `scheme://` is refused. The PostgreSQL backend uses the synchronous
+/// `postgres` client, which runs its own small runtime: call this (and every `Store`
+/// method) from a plain thread or from `tokio::task::spawn_blocking`, never directly
+/// on an async task.
+pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    let store: std::sync::Arc<dyn Store> = match Location::parse(url)? {
+        Location::SqliteMemory => std::sync::Arc::new(SqliteStore::open_in_memory()?),
+        Location::SqliteFile(path) => std::sync::Arc::new(SqliteStore::open(path)?),
+        Location::Postgres(url) => std::sync::Arc::new(PostgresStore::connect(url)?),
+    };
+    store.migrate()?;
+    Ok(store)
+}
+
+/// Where a store URL points.
+#[derive(Debug, PartialEq, Eq)]
+enum Location<'a> {
+    SqliteMemory,
+    SqliteFile(&'a str),
+    Postgres(&'a str),
+}
+
+impl<'a> Location<'a> {
+    fn parse(url: &'a str) -> Result<Location<'a>, StoreError> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(StoreError::Backend("empty store URL".into()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Location::Postgres(url));
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            return match path {
+                ":memory:" => Ok(Location::SqliteMemory),
+                "" => Err(StoreError::Backend(format!(
+                    "no file path in store URL {url:?}"
+                ))),
+                path => Ok(Location::SqliteFile(path)),
+            };
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            {
+                return Err(StoreError::Backend(format!(
+                    "unsupported store URL scheme {scheme:?} (use sqlite:PATH, sqlite::memory: or postgres://...)"
+                )));
+            }
+        }
+        Ok(Location::SqliteFile(url))
+    }
+}
+
+/// Encodings shared by both backends, so that they store the same things the same way.
+mod codec {
+    use super::StoreError;
+    use chrono::{DateTime, SubsecRound, Utc};
+    use policy_core::decision::Effect;
+
+    /// The newest schema version this build knows.
+    pub(super) const SCHEMA_VERSION: i64 = 1;
+
+    /// Default and maximum number of rows one access-log query returns.
+    pub(super) const DEFAULT_LIMIT: usize = 100;
+    pub(super) const MAX_LIMIT: usize = 10_000;
+
+    /// Both backends keep microseconds (PostgreSQL's `timestamptz` precision).
+    pub(super) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+        t.trunc_subsecs(6)
+    }
+
+    /// The smallest storable time at or after `t` (for `since >= t` filters).
+    pub(super) fn ceil_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+        let down = micros(t);
+        if down < t {
+            down + chrono::TimeDelta::microseconds(1)
+        } else {
+            down
+        }
+    }
+
+    /// The current time, at storage precision.
+    pub(super) fn now() -> DateTime<Utc> {
+        micros(Utc::now())
+    }
+
+    pub(super) fn effect_str(e: Effect) -> &'static str {
+        match e {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        }
+    }
+
+    pub(super) fn parse_effect(s: &str) -> Result<Effect, StoreError> {
+        match s {
+            "allow" => Ok(Effect::Allow),
+            "deny" => Ok(Effect::Deny),
+            other => Err(StoreError::Backend(format!(
+                "corrupt access record: decision {other:?}"
+            ))),
+        }
+    }
+
+    pub(super) fn limit(query: Option<usize>) -> usize {
+        query.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT)
+    }
+
+    pub(super) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> {
+        serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("cannot encode: {e}")))
+    }
+
+    pub(super) fn from_json<T: serde::de::DeserializeOwned>(
+        what: &str,
+        text: &str,
+    ) -> Result<T, StoreError> {
+        serde_json::from_str(text)
+            .map_err(|e| StoreError::Backend(format!("corrupt {what} in the database: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod location_tests {
+    use super::Location;
+
+    #[test]
+    fn urls_pick_the_backend() {
+        assert_eq!(
+            Location::parse("sqlite::memory:").unwrap(),
+            Location::SqliteMemory
+        );
+        assert_eq!(
+            Location::parse("sqlite:/var/lib/rzts/db.sqlite").unwrap(),
+            Location::SqliteFile("/var/lib/rzts/db.sqlite")
+        );
+        assert_eq!(
+            Location::parse("sqlite:///var/lib/rzts.db").unwrap(),
+            Location::SqliteFile("/var/lib/rzts.db")
+        );
+        assert_eq!(
+            Location::parse("sqlite:rzts.db").unwrap(),
+            Location::SqliteFile("rzts.db")
+        );
+        assert_eq!(
+            Location::parse("./data/rzts.db").unwrap(),
+            Location::SqliteFile("./data/rzts.db")
+        );
+        assert_eq!(
+            Location::parse("postgres://u@127.0.0.1:5432/db").unwrap(),
+            Location::Postgres("postgres://u@127.0.0.1:5432/db")
+        );
+        assert_eq!(
+            Location::parse("postgresql://u@h/db").unwrap(),
+            Location::Postgres("postgresql://u@h/db")
+        );
+        assert!(Location::parse("mysql://u@h/db").is_err());
+        assert!(Location::parse("").is_err());
+        assert!(Location::parse("sqlite:").is_err());
+    }
+}

@@ -252,14 +252,11 @@ fn found(s: &str) -> String {
     format!("`{}`", snippet(tok))
 }
 
-/// At most 40 characters of `s`, control characters escaped, for messages.
+/// At most 40 characters of `s`, control characters escaped, for messages in
+/// backticks.
 fn snippet(s: &str) -> String {
     let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == 40 {
-            out.push('…');
-            break;
-        }
+    for c in check::short(s).chars() {
         if c.is_control() {
             out.extend(c.escape_debug());
         } else {
@@ -623,7 +620,7 @@ fn literal(attr: Attribute, op: Op, s: &str) -> PResult<'_, Literal> {
                     format!(
                         "invalid IP address {:?}: expected an IPv4 or IPv6 address such as \
                          \"192.0.2.1\" or \"2001:db8::1\"",
-                        snippet(&text)
+                        check::short(&text)
                     ),
                 )
             })?),
@@ -638,7 +635,10 @@ fn literal(attr: Attribute, op: Op, s: &str) -> PResult<'_, Literal> {
                 if t.contains('.') {
                     return Err(fail(
                         s,
-                        format!("`{attr}` is an integer: expected a whole number, found `{t}`"),
+                        format!(
+                            "`{attr}` is an integer: expected a whole number, found `{}`",
+                            snippet(t)
+                        ),
                     ));
                 }
                 Literal::Int(
@@ -679,8 +679,12 @@ fn literal(attr: Attribute, op: Op, s: &str) -> PResult<'_, Literal> {
     Ok((rest, lit))
 }
 
+/// A literal that its type refused, with the text it was given cut short.
 fn value<'a, T>(at: &'a str, r: Result<T, crate::value::ValueError>) -> Result<T, Fail<'a>> {
-    r.map_err(|e| fail(at, e.to_string()))
+    r.map_err(|mut e| {
+        e.given = check::short(&e.given);
+        fail(at, e.to_string())
+    })
 }
 
 fn domain(s: &str) -> PResult<'_, Domain> {
@@ -700,7 +704,7 @@ fn cidr(s: &str) -> PResult<'_, IpNet> {
                 format!(
                     "invalid network {:?}: expected an address/prefix such as \
                      \"203.0.113.0/24\" or \"2001:db8::/32\"",
-                    snippet(&text)
+                    check::short(&text)
                 ),
             )
         })?
@@ -711,7 +715,7 @@ fn cidr(s: &str) -> PResult<'_, IpNet> {
                 format!(
                     "invalid network {:?}: expected an address/prefix such as \
                      \"203.0.113.0/24\" or an address",
-                    snippet(&text)
+                    check::short(&text)
                 ),
             )
         })?)
@@ -1091,6 +1095,19 @@ mod tests {
         assert!(e(r#"user.id == "\ud800""#)
             .2
             .starts_with("invalid string literal"));
+        // Long input is quoted cut short.
+        let junk = "x y".repeat(1000);
+        for s in [
+            format!("destination.domain in_zone \"{junk}\""),
+            format!("auth.method == \"{junk}\""),
+            format!("source.ip == \"{junk}\""),
+            format!("source.ip in_cidr [\"{junk}\"]"),
+            format!("{} == 1", "a".repeat(1000)),
+            format!("auth.mfa == {}", "a".repeat(1000)),
+        ] {
+            let m = e(&s).2;
+            assert!(m.chars().count() < 250 && m.contains('…'), "{m}");
+        }
         let (_, c, m) = e(r#"user.id == "open"#);
         assert_eq!(c, 12);
         assert!(m.starts_with("unterminated string literal"));

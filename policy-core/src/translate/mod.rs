@@ -10,6 +10,13 @@
 //! deterministic and it never guesses: text it does not fully understand is refused
 //! with a [`TranslateError`] naming the phrase.
 //!
+//! With the `llm` feature, [`llm`] adds the Gemini and OpenAI-compatible translators.
+//! A model's output is a proposal, never trusted: [`verify()`] runs the checks every
+//! translation passes (type check, source-span traceability; [`crate::lock::compile`]
+//! applies them to every translator) and, for model output, the stricter ones (no
+//! rule that allows or denies everyone, no instructions inside the text, agreement
+//! with the offline translator wherever it also understands the text).
+//!
 //! ```
 //! use policy_core::translate::{OfflineTranslator, Translator};
 //! use policy_core::decision::Slot;
@@ -26,9 +33,13 @@ use std::ops::Range;
 use crate::ast::Rule;
 use crate::decision::Slot;
 
+#[cfg(feature = "llm")]
+pub mod llm;
 pub mod offline;
+pub mod verify;
 
 pub use offline::OfflineTranslator;
+pub use verify::{verify, Checks, Verified};
 
 /// A translator's output for one text.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +73,12 @@ pub enum TranslateError {
         /// Why.
         reason: String,
     },
+    /// The translator produced a rule, but the verification pipeline
+    /// ([`verify()`]) rejected it (a condition that cites no source text, a type
+    /// error, a rule that allows everyone, disagreement with the offline translator,
+    /// ...). The message says which check failed and why.
+    #[error("検証で却下しました: {0}")]
+    Rejected(String),
     /// The translator failed for another reason (network, model, quota, ...).
     #[error("翻訳に失敗しました: {0}")]
     Failed(String),

@@ -1,0 +1,368 @@
+//! Context enrichment: the decision point fills in what an enforcement point cannot
+//! know before the rules are evaluated.
+//!
+//! - `user.groups` from the directory (added to any the PEP sent), `user.email` when
+//!   missing; a disabled directory user is flagged so the decision is a denial;
+//! - the device's latest posture report when `device.id` is a registered device
+//!   owned by the user: fields the PEP sent are kept, the report fills the missing
+//!   ones, and `device.registered` is set from the directory (true only for a
+//!   device registered to this user);
+//! - `source.country` from the GeoIP database when missing and `source.ip` is known;
+//! - `time` from the server's clock when missing, and `destination.app`;
+//! - `risk` from the anomaly detector, comparing this access with the user's latest
+//!   ones (a PEP's own `risk` is only ever raised, never lowered).
+//!
+//! Directory lookups are cached for `cache_ttl` (admin API writes invalidate at
+//! once); the user's latest accesses are kept in memory as this server records
+//! them, and re-read from the store after `cache_ttl`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use policy_core::context::{Device as DeviceCtx, Request};
+
+use crate::detector::{Assessment, Detector, Observation};
+use crate::geoip::GeoIp;
+use crate::model::{AccessRecord, Device, User};
+use crate::store::{Store, StoreError};
+
+/// A request context after enrichment.
+#[derive(Debug, Clone)]
+pub struct Enriched {
+    /// The enriched context.
+    pub request: Request,
+    /// The directory's entry for `user.id`, when there is one.
+    pub user: Option<User>,
+    /// The detector's assessment, when the request names a user.
+    pub assessment: Option<Assessment>,
+}
+
+impl Enriched {
+    /// True when the directory says the user is disabled.
+    pub fn user_disabled(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.disabled)
+    }
+}
+
+struct Cached<T> {
+    at: Instant,
+    value: T,
+}
+
+#[derive(Clone)]
+struct UserEntry {
+    user: Option<User>,
+    groups: Vec<String>,
+}
+
+/// Most entries a cache holds before it is emptied.
+const CACHE_CAP: usize = 100_000;
+
+/// Fills request contexts from the directory, the GeoIP database and the detector.
+pub struct Enricher {
+    store: Arc<dyn Store>,
+    ttl: Duration,
+    geoip: Option<GeoIp>,
+    detector: Detector,
+    users: Mutex<HashMap<String, Cached<UserEntry>>>,
+    devices: Mutex<HashMap<String, Cached<Option<Device>>>>,
+    recent: Mutex<HashMap<String, Cached<VecDeque<AccessRecord>>>>,
+}
+
+impl std::fmt::Debug for Enricher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enricher")
+            .field("ttl", &self.ttl)
+            .field("geoip", &self.geoip)
+            .field("detector", &self.detector)
+            .finish_non_exhaustive()
+    }
+}
+
+fn fresh<T>(c: &Cached<T>, ttl: Duration) -> bool {
+    c.at.elapsed() < ttl
+}
+
+fn put<T>(map: &Mutex<HashMap<String, Cached<T>>>, key: &str, value: T) {
+    let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= CACHE_CAP {
+        m.clear();
+    }
+    m.insert(
+        key.to_string(),
+        Cached {
+            at: Instant::now(),
+            value,
+        },
+    );
+}
+
+/// What one blocking trip to the store brought back.
+#[derive(Default)]
+struct Loaded {
+    user: Option<UserEntry>,
+    device: Option<Option<Device>>,
+    recent: Option<Vec<AccessRecord>>,
+}
+
+impl Enricher {
+    /// An enricher over this store. `ttl` zero disables caching.
+    pub fn new(
+        store: Arc<dyn Store>,
+        ttl: Duration,
+        geoip: Option<GeoIp>,
+        detector: Detector,
+    ) -> Enricher {
+        Enricher {
+            store,
+            ttl,
+            geoip,
+            detector,
+            users: Mutex::new(HashMap::new()),
+            devices: Mutex::new(HashMap::new()),
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The detector.
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// The GeoIP database, if one is loaded.
+    pub fn geoip(&self) -> Option<&GeoIp> {
+        self.geoip.as_ref()
+    }
+
+    /// Forgets what is cached about a user (after a directory change).
+    pub fn invalidate_user(&self, id: &str) {
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Forgets what is cached about a device (after a directory change).
+    pub fn invalidate_device(&self, id: &str) {
+        self.devices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Forgets every cached user (after a group change).
+    pub fn invalidate_users(&self) {
+        self.users.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Remembers an access as the user's latest (called as each decision is
+    /// recorded, so the next one is compared with it).
+    pub fn note(&self, record: &AccessRecord) {
+        let Some(user) = &record.user else { return };
+        let n = self.detector.config().history.max(1);
+        let mut m = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = m.get_mut(user) {
+            c.value.push_front(record.clone());
+            c.value.truncate(n);
+        }
+    }
+
+    /// Enriches a request for `app`, deciding at `now` in the policy's time zone.
+    pub async fn enrich(
+        &self,
+        mut req: Request,
+        app: &str,
+        tz: chrono_tz::Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Enriched, StoreError> {
+        let user_id = req.user.id.clone();
+        let device_id = req.device.id.clone();
+        let history = self.detector.config().history.max(1);
+
+        // What the caches have, and what must be read from the store.
+        let mut user_entry: Option<UserEntry> = None;
+        let mut device: Option<Option<Device>> = None;
+        let mut recent: Option<Vec<AccessRecord>> = None;
+        if let Some(uid) = &user_id {
+            if let Some(c) = self
+                .users
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(uid)
+                .filter(|c| fresh(c, self.ttl))
+            {
+                user_entry = Some(c.value.clone());
+            }
+            if let Some(c) = self
+                .recent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(uid)
+                .filter(|c| fresh(c, self.ttl))
+            {
+                recent = Some(c.value.iter().cloned().collect());
+            }
+        }
+        if let Some(did) = &device_id {
+            if let Some(c) = self
+                .devices
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(did)
+                .filter(|c| fresh(c, self.ttl))
+            {
+                device = Some(c.value.clone());
+            }
+        }
+        let need_user = user_id.is_some() && user_entry.is_none();
+        let need_device = device_id.is_some() && device.is_none();
+        let need_recent = user_id.is_some() && recent.is_none();
+        if need_user || need_device || need_recent {
+            let store = self.store.clone();
+            let (u, d) = (user_id.clone(), device_id.clone());
+            let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, StoreError> {
+                let mut l = Loaded::default();
+                if let (true, Some(u)) = (need_user, &u) {
+                    let user = store.get_user(u)?;
+                    let groups = if user.is_some() {
+                        store.groups_of(u)?
+                    } else {
+                        Vec::new()
+                    };
+                    l.user = Some(UserEntry { user, groups });
+                }
+                if let (true, Some(d)) = (need_device, &d) {
+                    l.device = Some(store.get_device(d)?);
+                }
+                if let (true, Some(u)) = (need_recent, &u) {
+                    l.recent = Some(store.recent_access(u, history)?);
+                }
+                Ok(l)
+            })
+            .await
+            .map_err(|e| StoreError::Backend(format!("directory lookup failed: {e}")))??;
+            if let (Some(e), Some(u)) = (loaded.user, &user_id) {
+                if !self.ttl.is_zero() {
+                    put(&self.users, u, e.clone());
+                }
+                user_entry = Some(e);
+            }
+            if let (Some(dv), Some(d)) = (loaded.device, &device_id) {
+                if !self.ttl.is_zero() {
+                    put(&self.devices, d, dv.clone());
+                }
+                device = Some(dv);
+            }
+            if let (Some(r), Some(u)) = (loaded.recent, &user_id) {
+                if !self.ttl.is_zero() {
+                    put(&self.recent, u, r.iter().cloned().collect());
+                }
+                recent = Some(r);
+            }
+        }
+
+        // The directory's user: groups and e-mail.
+        let user = user_entry.as_ref().and_then(|e| e.user.clone());
+        if let (Some(u), Some(e)) = (&user, &user_entry) {
+            if req.user.email.is_none() && !u.email.is_empty() {
+                req.user.email = Some(u.email.to_lowercase());
+            }
+            let mut groups = req.user.groups.take().unwrap_or_default();
+            groups.extend(e.groups.iter().cloned());
+            groups.sort();
+            groups.dedup();
+            req.user.groups = Some(groups);
+        }
+
+        // The device: registered only when owned by this user; posture fills gaps.
+        if device_id.is_some() {
+            let owned = device
+                .flatten()
+                .filter(|d| user.is_some() && user_id.as_deref() == Some(d.owner.as_str()));
+            req.device.registered = Some(owned.is_some());
+            if let Some(posture) = owned.and_then(|d| d.posture) {
+                merge_device(&mut req.device, &posture);
+            }
+        }
+
+        // Country from the source address.
+        if req.source.country.is_none() {
+            if let (Some(ip), Some(g)) = (req.source.ip, &self.geoip) {
+                req.source.country = g.country(ip);
+            }
+        }
+        if req.time.is_none() {
+            req.time = Some(now.with_timezone(&tz).fixed_offset());
+        }
+        if req.destination.app.is_none() {
+            req.destination.app = Some(app.to_string());
+        }
+
+        // Risk from the user's latest accesses.
+        let assessment = Observation::from_request(&req, now).map(|obs| {
+            let history = recent.unwrap_or_default();
+            self.detector.assess(&obs, &history)
+        });
+        if let Some(a) = &assessment {
+            let risk = &mut req.risk;
+            risk.suspicious = Some(risk.suspicious.unwrap_or(false) || a.suspicious);
+            risk.score = Some(risk.score.unwrap_or(0.0).max(a.score));
+        }
+        Ok(Enriched {
+            request: req,
+            user,
+            assessment,
+        })
+    }
+}
+
+fn fill<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
+    if dst.is_none() {
+        dst.clone_from(src);
+    }
+}
+
+/// Fills the fields the PEP did not send from the directory's posture report.
+pub fn merge_device(d: &mut DeviceCtx, p: &DeviceCtx) {
+    fill(&mut d.os.family, &p.os.family);
+    fill(&mut d.os.name, &p.os.name);
+    fill(&mut d.os.version, &p.os.version);
+    fill(&mut d.tpm.present, &p.tpm.present);
+    fill(&mut d.tpm.enabled, &p.tpm.enabled);
+    fill(&mut d.tpm.version, &p.tpm.version);
+    fill(&mut d.disk.encrypted, &p.disk.encrypted);
+    fill(&mut d.disk.method, &p.disk.method);
+    fill(&mut d.windows_hello, &p.windows_hello);
+    fill(&mut d.firewall, &p.firewall);
+    fill(&mut d.antivirus, &p.antivirus);
+    fill(&mut d.screen_lock, &p.screen_lock);
+    fill(&mut d.apps, &p.apps);
+    fill(&mut d.location, &p.location);
+    fill(&mut d.network.ssid, &p.network.ssid);
+    fill(&mut d.network.ip, &p.network.ip);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_what_the_pep_sent() {
+        let mut sent =
+            Request::from_json(r#"{"device":{"id":"PC-1","firewall":false}}"#).unwrap();
+        let report = Request::from_json(
+            r#"{"device":{"firewall":true,"tpm":{"enabled":true},"disk":{"encrypted":true,"method":"bitlocker"}}}"#,
+        )
+        .unwrap();
+        merge_device(&mut sent.device, &report.device);
+        assert_eq!(sent.device.firewall, Some(false));
+        assert_eq!(sent.device.tpm.enabled, Some(true));
+        assert_eq!(
+            sent.device.disk.method,
+            Some(policy_core::context::DiskMethod::Bitlocker)
+        );
+        assert_eq!(sent.device.id.as_deref(), Some("PC-1"));
+    }
+}

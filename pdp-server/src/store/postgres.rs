@@ -1,0 +1,712 @@
+//! The PostgreSQL backend, chosen by a `postgres://` or `postgresql://` URL.
+//!
+//! A small pool of synchronous connections (`postgres` crate, no TLS); a connection
+//! that broke is replaced on next use. Same semantics as the SQLite backend: times
+//! are `timestamptz` (microseconds), posture reports and code lists are `jsonb`, key
+//! columns use the byte-order `"C"` collation so listings sort exactly as in SQLite.
+//! `append_access` inserts a whole batch with one statement in one transaction; it
+//! returns after the commit, which with the default `synchronous_commit = on` means
+//! the batch has been flushed to the write-ahead log.
+//!
+//! The `postgres` client runs its own small runtime: use this store from plain
+//! threads or `tokio::task::spawn_blocking`, not directly on an async task.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use ::postgres::error::SqlState;
+use ::postgres::types::ToSql;
+use ::postgres::{Client, Config, GenericClient, NoTls, Row};
+use chrono::{DateTime, Utc};
+
+use super::codec;
+use super::{Store, StoreError};
+use crate::model::{AccessRecord, Device, Group, LogQuery, NewUser, User};
+
+/// Connections in the pool.
+const POOL: usize = 4;
+
+/// Serialises concurrent migrations of one database (`pg_advisory_xact_lock` key).
+const MIGRATION_LOCK: i64 = 0x525a_5453_0001; // "RZTS" 1
+
+/// The schema, one entry per version: entry `i` upgrades version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: directory and access log.
+    r#"CREATE TABLE users (
+        id            TEXT COLLATE "C" PRIMARY KEY,
+        email         TEXT NOT NULL,
+        display_name  TEXT NOT NULL,
+        password_hash TEXT,
+        totp_secret   TEXT,
+        disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at    TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE user_groups (
+        name TEXT COLLATE "C" PRIMARY KEY
+    );
+    CREATE TABLE group_members (
+        group_name TEXT COLLATE "C" NOT NULL REFERENCES user_groups(name) ON DELETE CASCADE,
+        user_id    TEXT COLLATE "C" NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (group_name, user_id)
+    );
+    CREATE INDEX group_members_user ON group_members(user_id, group_name);
+    CREATE TABLE devices (
+        id            TEXT COLLATE "C" PRIMARY KEY,
+        owner         TEXT COLLATE "C" NOT NULL REFERENCES users(id),
+        posture       JSONB,
+        last_seen     TIMESTAMPTZ,
+        registered_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX devices_owner ON devices(owner);
+    CREATE TABLE access_log (
+        seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        decision_id TEXT NOT NULL UNIQUE,
+        time        TIMESTAMPTZ NOT NULL,
+        pep         TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        user_id     TEXT,
+        device_id   TEXT,
+        decision    TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
+        reasons     JSONB NOT NULL,
+        auth_method TEXT,
+        source_ip   TEXT,
+        country     TEXT,
+        anomalies   JSONB NOT NULL
+    );
+    CREATE INDEX access_log_time ON access_log(time, seq);
+    CREATE INDEX access_log_user_time ON access_log(user_id, time, seq);
+    CREATE INDEX access_log_target_time ON access_log(target, time, seq);"#,
+];
+
+const USER_COLUMNS: &str =
+    "id, email, display_name, password_hash, totp_secret, disabled, created_at";
+const DEVICE_COLUMNS: &str = "id, owner, posture::text, last_seen, registered_at";
+const ACCESS_COLUMNS: &str = "decision_id, time, pep, target, user_id, device_id, decision, \
+                              reasons::text, auth_method, source_ip, country, anomalies::text";
+
+/// The PostgreSQL store. Cheap to share behind an `Arc`; every method is thread-safe.
+pub struct PostgresStore {
+    config: Config,
+    slots: Vec<Mutex<Option<Client>>>,
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .field("pool", &self.slots.len())
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database a `postgres://` URL (or libpq key=value string)
+    /// names. Call [`Store::migrate`] before use (or use [`super::open`], which does).
+    pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("rzts");
+        }
+        // Connect one now, so a wrong URL or a server that is down fails here.
+        let first = connect(&config)?;
+        let mut slots = Vec::with_capacity(POOL);
+        slots.push(Mutex::new(Some(first)));
+        slots.extend((1..POOL).map(|_| Mutex::new(None)));
+        Ok(PostgresStore {
+            config,
+            slots,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Option<Client>> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.slots.len() {
+            if let Ok(guard) = self.slots[(start + i) % self.slots.len()].try_lock() {
+                return guard;
+            }
+        }
+        // A panic while a slot was held leaves at worst a dropped transaction
+        // (rolled back by its guard), so a poisoned slot is still usable.
+        self.slots[start % self.slots.len()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on a pooled connection, reconnecting first if it broke.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, ::postgres::Error>,
+        what: &str,
+    ) -> Result<T, StoreError> {
+        let mut slot = self.slot();
+        let client = match &mut *slot {
+            Some(c) if !c.is_closed() => c,
+            other => other.insert(connect(&self.config)?),
+        };
+        let result = f(client);
+        if let Err(e) = &result {
+            if e.is_closed() {
+                *slot = None;
+            }
+        }
+        result.map_err(|e| classify(e, what))
+    }
+
+    /// Runs `f` in a transaction and commits.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut ::postgres::Transaction<'_>) -> Result<T, WriteError>,
+        what: &str,
+    ) -> Result<T, StoreError> {
+        let mut outcome = None;
+        let sql = self.with(
+            |client| {
+                let mut tx = client.transaction()?;
+                match f(&mut tx) {
+                    Ok(v) => {
+                        tx.commit()?;
+                        outcome = Some(Ok(v));
+                    }
+                    // Dropping `tx` rolls back.
+                    Err(WriteError::Sql(e)) => return Err(e),
+                    Err(WriteError::Store(e)) => outcome = Some(Err(e)),
+                }
+                Ok(())
+            },
+            what,
+        );
+        sql?;
+        outcome.unwrap_or_else(|| Err(StoreError::Backend("transaction produced no result".into())))
+    }
+
+    /// Reads rows with `sql` and converts them.
+    fn read<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        convert: impl Fn(&Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self.with(|c| c.query(sql, params), "query")?;
+        rows.iter().map(convert).collect()
+    }
+
+    fn update_user(
+        &self,
+        id: &str,
+        sql: &str,
+        value: &(dyn ToSql + Sync),
+    ) -> Result<(), StoreError> {
+        let changed = self.with(|c| c.execute(sql, &[&id, value]), &format!("user {id}"))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("user {id}")));
+        }
+        Ok(())
+    }
+}
+
+/// A failure inside a write transaction: SQL (maps by SQLSTATE) or already decided.
+enum WriteError {
+    Sql(::postgres::Error),
+    Store(StoreError),
+}
+
+impl From<::postgres::Error> for WriteError {
+    fn from(e: ::postgres::Error) -> Self {
+        WriteError::Sql(e)
+    }
+}
+
+fn connect(config: &Config) -> Result<Client, StoreError> {
+    config
+        .connect(NoTls)
+        .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {}", describe(&e))))
+}
+
+/// The error's message with the server's detail, when there is one.
+fn describe(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(detail) = db.detail() {
+                s.push_str(&format!(" ({detail})"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                s.push_str(&format!(": {inner}"));
+                source = inner.source();
+            }
+            s
+        }
+    }
+}
+
+fn classify(e: ::postgres::Error, what: &str) -> StoreError {
+    match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(what.to_string()),
+        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => StoreError::NotFound(what.to_string()),
+        _ => StoreError::Backend(describe(&e)),
+    }
+}
+
+/// A column read with a type check; a mismatch is a `Backend` error, never a panic.
+fn col<'a, T: ::postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, StoreError> {
+    row.try_get(i)
+        .map_err(|e| StoreError::Backend(format!("corrupt row: {}", describe(&e))))
+}
+
+fn user_from_row(row: &Row) -> Result<User, StoreError> {
+    Ok(User {
+        id: col(row, 0)?,
+        email: col(row, 1)?,
+        display_name: col(row, 2)?,
+        password_hash: col(row, 3)?,
+        totp_secret: col(row, 4)?,
+        disabled: col(row, 5)?,
+        created_at: col(row, 6)?,
+    })
+}
+
+fn device_from_row(row: &Row) -> Result<Device, StoreError> {
+    let posture = match col::<Option<&str>>(row, 2)? {
+        Some(text) => Some(codec::from_json("devices.posture", text)?),
+        None => None,
+    };
+    Ok(Device {
+        id: col(row, 0)?,
+        owner: col(row, 1)?,
+        posture,
+        last_seen: col(row, 3)?,
+        registered_at: col(row, 4)?,
+    })
+}
+
+fn access_from_row(row: &Row) -> Result<AccessRecord, StoreError> {
+    Ok(AccessRecord {
+        decision_id: col(row, 0)?,
+        time: col(row, 1)?,
+        pep: col(row, 2)?,
+        target: col(row, 3)?,
+        user: col(row, 4)?,
+        device: col(row, 5)?,
+        decision: codec::parse_effect(col(row, 6)?)?,
+        reasons: codec::from_json("access_log.reasons", col(row, 7)?)?,
+        auth_method: col(row, 8)?,
+        source_ip: col(row, 9)?,
+        country: col(row, 10)?,
+        anomalies: codec::from_json("access_log.anomalies", col(row, 11)?)?,
+    })
+}
+
+/// PostgreSQL text cannot hold NUL; an access record must not fail its whole batch
+/// over one, so NUL becomes U+FFFD (the SQLite backend stores it as is).
+fn no_nul(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+fn no_nul_opt(s: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
+    s.as_deref().map(no_nul)
+}
+
+fn exists(tx: &mut impl GenericClient, sql: &str, key: &str) -> Result<bool, ::postgres::Error> {
+    Ok(tx.query_opt(sql, &[&key])?.is_some())
+}
+
+fn check_group_and_user(
+    tx: &mut ::postgres::Transaction<'_>,
+    group: &str,
+    user: &str,
+) -> Result<(), WriteError> {
+    // FOR KEY SHARE keeps both rows from being deleted until this transaction ends.
+    if !exists(
+        tx,
+        "SELECT 1 FROM user_groups WHERE name = $1 FOR KEY SHARE",
+        group,
+    )? {
+        return Err(WriteError::Store(StoreError::NotFound(format!(
+            "group {group}"
+        ))));
+    }
+    if !exists(tx, "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", user)? {
+        return Err(WriteError::Store(StoreError::NotFound(format!(
+            "user {user}"
+        ))));
+    }
+    Ok(())
+}
+
+impl Store for PostgresStore {
+    fn migrate(&self) -> Result<(), StoreError> {
+        self.write(
+            |tx| {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+                tx.batch_execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                )?;
+                let current: Option<i32> = tx
+                    .query_one("SELECT max(version) FROM schema_version", &[])?
+                    .try_get(0)?;
+                let current = i64::from(current.unwrap_or(0));
+                let latest = MIGRATIONS.len() as i64;
+                debug_assert_eq!(latest, codec::SCHEMA_VERSION);
+                if current > latest {
+                    return Err(WriteError::Store(StoreError::Backend(format!(
+                        "the database has schema version {current}, newer than this build's {latest}"
+                    ))));
+                }
+                for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                    tx.batch_execute(sql).map_err(|e| {
+                        WriteError::Store(StoreError::Backend(format!(
+                            "migration {}: {}",
+                            i + 1,
+                            describe(&e)
+                        )))
+                    })?;
+                }
+                if current < latest {
+                    let v = latest as i32;
+                    tx.execute("DELETE FROM schema_version", &[])?;
+                    tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&v])?;
+                }
+                Ok(())
+            },
+            "schema",
+        )
+    }
+
+    fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        let created = User {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            password_hash: user.password_hash.clone(),
+            totp_secret: None,
+            disabled: false,
+            created_at: codec::now(),
+        };
+        self.with(
+            |c| {
+                c.execute(
+                    "INSERT INTO users (id, email, display_name, password_hash, totp_secret, disabled, created_at)
+                     VALUES ($1, $2, $3, $4, NULL, FALSE, $5)",
+                    &[
+                        &created.id,
+                        &created.email,
+                        &created.display_name,
+                        &created.password_hash,
+                        &created.created_at,
+                    ],
+                )
+            },
+            &format!("user {}", user.id),
+        )?;
+        Ok(created)
+    }
+
+    fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        Ok(self.read(&sql, &[&id], user_from_row)?.pop())
+    }
+
+    fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+        self.read(&sql, &[], user_from_row)
+    }
+
+    fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<(), StoreError> {
+        self.update_user(
+            id,
+            "UPDATE users SET disabled = $2 WHERE id = $1",
+            &disabled,
+        )
+    }
+
+    fn set_user_password(&self, id: &str, password_hash: &str) -> Result<(), StoreError> {
+        self.update_user(
+            id,
+            "UPDATE users SET password_hash = $2 WHERE id = $1",
+            &password_hash,
+        )
+    }
+
+    fn set_user_totp(&self, id: &str, secret: Option<&str>) -> Result<(), StoreError> {
+        self.update_user(
+            id,
+            "UPDATE users SET totp_secret = $2 WHERE id = $1",
+            &secret,
+        )
+    }
+
+    fn create_group(&self, name: &str) -> Result<(), StoreError> {
+        self.with(
+            |c| c.execute("INSERT INTO user_groups (name) VALUES ($1)", &[&name]),
+            &format!("group {name}"),
+        )?;
+        Ok(())
+    }
+
+    fn list_groups(&self) -> Result<Vec<Group>, StoreError> {
+        // One REPEATABLE READ transaction, so groups and members are one snapshot.
+        let (groups, members) = self.with(
+            |c| {
+                let mut tx = c
+                    .build_transaction()
+                    .isolation_level(::postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()?;
+                let groups = tx.query("SELECT name FROM user_groups ORDER BY name", &[])?;
+                let members = tx.query(
+                    "SELECT group_name, user_id FROM group_members ORDER BY group_name, user_id",
+                    &[],
+                )?;
+                tx.commit()?;
+                Ok((groups, members))
+            },
+            "groups",
+        )?;
+        let mut groups = groups
+            .iter()
+            .map(|r| {
+                Ok(Group {
+                    name: col(r, 0)?,
+                    members: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let members = members
+            .iter()
+            .map(|r| Ok((col::<String>(r, 0)?, col::<String>(r, 1)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        super::sqlite::attach_members(&mut groups, members);
+        Ok(groups)
+    }
+
+    fn add_member(&self, group: &str, user: &str) -> Result<(), StoreError> {
+        self.write(
+            |tx| {
+                check_group_and_user(tx, group, user)?;
+                tx.execute(
+                    "INSERT INTO group_members (group_name, user_id) VALUES ($1, $2)
+                     ON CONFLICT DO NOTHING",
+                    &[&group, &user],
+                )?;
+                Ok(())
+            },
+            &format!("group {group} or user {user}"),
+        )
+    }
+
+    fn remove_member(&self, group: &str, user: &str) -> Result<(), StoreError> {
+        self.write(
+            |tx| {
+                check_group_and_user(tx, group, user)?;
+                tx.execute(
+                    "DELETE FROM group_members WHERE group_name = $1 AND user_id = $2",
+                    &[&group, &user],
+                )?;
+                Ok(())
+            },
+            &format!("group {group} or user {user}"),
+        )
+    }
+
+    fn groups_of(&self, user: &str) -> Result<Vec<String>, StoreError> {
+        self.read(
+            "SELECT group_name FROM group_members WHERE user_id = $1 ORDER BY group_name",
+            &[&user],
+            |r| col(r, 0),
+        )
+    }
+
+    fn register_device(&self, id: &str, owner: &str) -> Result<Device, StoreError> {
+        let device = Device {
+            id: id.to_string(),
+            owner: owner.to_string(),
+            posture: None,
+            last_seen: None,
+            registered_at: codec::now(),
+        };
+        self.write(
+            |tx| {
+                if !exists(tx, "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", owner)? {
+                    return Err(WriteError::Store(StoreError::NotFound(format!(
+                        "user {owner}"
+                    ))));
+                }
+                tx.execute(
+                    "INSERT INTO devices (id, owner, posture, last_seen, registered_at)
+                     VALUES ($1, $2, NULL, NULL, $3)",
+                    &[&id, &owner, &device.registered_at],
+                )?;
+                Ok(())
+            },
+            &format!("device {id}"),
+        )?;
+        Ok(device)
+    }
+
+    fn get_device(&self, id: &str) -> Result<Option<Device>, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1");
+        Ok(self.read(&sql, &[&id], device_from_row)?.pop())
+    }
+
+    fn list_devices(&self) -> Result<Vec<Device>, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id");
+        self.read(&sql, &[], device_from_row)
+    }
+
+    fn record_posture(
+        &self,
+        id: &str,
+        posture: &policy_core::context::Device,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let json = codec::to_json(posture)?;
+        let at = codec::micros(at);
+        let changed = self.with(
+            |c| {
+                c.execute(
+                    "UPDATE devices SET posture = $2::text::jsonb, last_seen = $3 WHERE id = $1",
+                    &[&id, &json, &at],
+                )
+            },
+            &format!("device {id}"),
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("device {id}")));
+        }
+        Ok(())
+    }
+
+    fn delete_device(&self, id: &str) -> Result<(), StoreError> {
+        let changed = self.with(
+            |c| c.execute("DELETE FROM devices WHERE id = $1", &[&id]),
+            &format!("device {id}"),
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("device {id}")));
+        }
+        Ok(())
+    }
+
+    fn append_access(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        // Column arrays for one INSERT ... SELECT FROM UNNEST: one statement and one
+        // round trip for the whole batch, whatever its size.
+        let n = records.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut times = Vec::with_capacity(n);
+        let mut peps = Vec::with_capacity(n);
+        let mut targets = Vec::with_capacity(n);
+        let mut users = Vec::with_capacity(n);
+        let mut devices = Vec::with_capacity(n);
+        let mut decisions = Vec::with_capacity(n);
+        let mut reasons = Vec::with_capacity(n);
+        let mut methods = Vec::with_capacity(n);
+        let mut ips = Vec::with_capacity(n);
+        let mut countries = Vec::with_capacity(n);
+        let mut anomalies = Vec::with_capacity(n);
+        for r in records {
+            ids.push(no_nul(&r.decision_id));
+            times.push(r.time);
+            peps.push(no_nul(&r.pep));
+            targets.push(no_nul(&r.target));
+            users.push(no_nul_opt(&r.user));
+            devices.push(no_nul_opt(&r.device));
+            decisions.push(codec::effect_str(r.decision));
+            // serde_json writes NUL as the escape \u0000, which jsonb refuses.
+            reasons.push(codec::to_json(&r.reasons)?.replace("\\u0000", "\u{FFFD}"));
+            methods.push(no_nul_opt(&r.auth_method));
+            ips.push(no_nul_opt(&r.source_ip));
+            countries.push(no_nul_opt(&r.country));
+            anomalies.push(codec::to_json(&r.anomalies)?.replace("\\u0000", "\u{FFFD}"));
+        }
+        let what = if n == 1 {
+            format!("access record {}", records[0].decision_id)
+        } else {
+            format!("an access record of this batch of {n} (duplicate decision_id)")
+        };
+        self.write(
+            |tx| {
+                tx.execute(
+                    "INSERT INTO access_log (decision_id, time, pep, target, user_id, device_id,
+                                             decision, reasons, auth_method, source_ip, country,
+                                             anomalies)
+                     SELECT d, t, p, g, u, v, c, r::jsonb, m, s, k, a::jsonb
+                     FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[],
+                                 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                                 $10::text[], $11::text[], $12::text[])
+                          WITH ORDINALITY AS x(d, t, p, g, u, v, c, r, m, s, k, a, o)
+                     ORDER BY o",
+                    &[
+                        &ids, &times, &peps, &targets, &users, &devices, &decisions, &reasons,
+                        &methods, &ips, &countries, &anomalies,
+                    ],
+                )?;
+                Ok(())
+            },
+            &what,
+        )
+    }
+
+    fn query_access(&self, query: &LogQuery) -> Result<Vec<AccessRecord>, StoreError> {
+        let mut sql = format!("SELECT {ACCESS_COLUMNS} FROM access_log");
+        let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        let mut clause = |cond: &str, v: Box<dyn ToSql + Sync>, args: &mut Vec<_>| {
+            sql.push_str(if args.is_empty() { " WHERE " } else { " AND " });
+            args.push(v);
+            sql.push_str(&cond.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(user) = &query.user {
+            clause("user_id = ?", Box::new(user.clone()), &mut args);
+        }
+        if let Some(target) = &query.target {
+            clause("target = ?", Box::new(target.clone()), &mut args);
+        }
+        if let Some(decision) = query.decision {
+            clause(
+                "decision = ?",
+                Box::new(codec::effect_str(decision)),
+                &mut args,
+            );
+        }
+        if let Some(since) = query.since {
+            // Stored times are whole microseconds: round `since` up to keep `>=`.
+            clause("time >= ?", Box::new(codec::ceil_micros(since)), &mut args);
+        }
+        args.push(Box::new(codec::limit(query.limit) as i64));
+        sql.push_str(&format!(
+            " ORDER BY time DESC, seq DESC LIMIT ${}",
+            args.len()
+        ));
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
+        self.read(&sql, &params, access_from_row)
+    }
+
+    fn recent_access(&self, user: &str, n: usize) -> Result<Vec<AccessRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_log WHERE user_id = $1
+             ORDER BY time DESC, seq DESC LIMIT $2"
+        );
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.read(&sql, &[&user, &n], access_from_row)
+    }
+}

@@ -116,7 +116,8 @@ EOF
     [ "$port" -lt $((first_port + 200)) ] || die "no free port from $first_port"
   done
   say "starting on 127.0.0.1:$port (log: $log)"
-  as_owner "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 -o "-p $port" start >/dev/null ||
+  # 9>&-: the server must not inherit (and so hold forever) this script's lock.
+  as_owner "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 -o "-p $port" start >/dev/null 9>&- ||
     die "pg_ctl start failed: $(tail -n 20 "$log" 2>/dev/null)"
   echo "$port" >"$port_file"
   local psql=("$bindir/psql" -h 127.0.0.1 -p "$port" -U "$superuser" -d postgres -v ON_ERROR_STOP=1 -qtA)
@@ -131,7 +132,7 @@ cmd_stop() {
     as_owner "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null
     say "stopped"
   fi
-  rm -rf "$base"
+  rm -rf "$base" "$base.lock"
 }
 
 cmd_url() {
@@ -145,7 +146,10 @@ case "${1:-}" in
 esac
 
 if ! bindir=$(find_bindir); then
-  [ "$1" = start ] || { [ "$1" = stop ] && { rm -rf "$base"; exit 0; }; die "PostgreSQL is not installed; run: bash scripts/postgres.sh start"; }
+  case "$1" in
+    stop) rm -rf "$base" "$base.lock"; exit 0 ;;
+    url) die "PostgreSQL is not installed; run: bash scripts/postgres.sh start" ;;
+  esac
   install_postgres
   bindir=$(find_bindir) || die "PostgreSQL was installed but initdb was not found"
 fi

@@ -23,8 +23,10 @@ import asyncio
 import email
 import email.policy
 import json
+import logging
 import os
 import sys
+import warnings
 
 try:
     from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -76,6 +78,9 @@ def main():
     ap.add_argument("--auth", help="USER:PASS that AUTH must present (then AUTH is required)")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
+    # Plain-text AUTH is deliberate here (loopback test relay): keep stderr quiet.
+    warnings.filterwarnings("ignore")
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
 
     authenticator = None
     if args.auth:
@@ -87,7 +92,8 @@ def main():
                 and auth_data.login.decode() == user
                 and auth_data.password.decode() == password
             )
-            return AuthResult(success=ok)
+            # handled=False: aiosmtpd itself answers 535 on failure.
+            return AuthResult(success=ok, handled=False)
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 shared=../shared
 [ -d "$shared/golden" ] || { echo "../shared (spec and golden cases) must sit beside the clone"; exit 2; }
 
+# Real peers the tests talk to: a throwaway PostgreSQL cluster (the storage suite runs
+# against SQLite and PostgreSQL alike).
+bash scripts/postgres.sh start >/dev/null
+RZTS_TEST_PG_URL=$(bash scripts/postgres.sh url)
+export RZTS_TEST_PG_URL
+trap 'bash scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
@@ -18,7 +25,8 @@ cargo test --locked --doc
 
 cargo build --locked --bin rzts
 bin="${CARGO_TARGET_DIR:-target}/debug/rzts"
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"; bash scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
 cp examples/policies.toml "$work/"
 "$bin" compile "$work/policies.toml" >/dev/null
 "$bin" check "$work/policies.toml"

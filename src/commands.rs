@@ -11,7 +11,9 @@ use policy_core::cases::CasesFile;
 use policy_core::context::Request;
 use policy_core::decision::{Authentication, Slot};
 use policy_core::eval::trace;
-use policy_core::lock::{self, CompileOptions, CompiledPolicy, LockError, Lockfile, Progress, SlotOutcome};
+use policy_core::lock::{
+    self, CompileOptions, CompiledPolicy, LockError, Lockfile, Progress, SlotOutcome,
+};
 use policy_core::policy::PolicyFile;
 use policy_core::text::parse_rule;
 use policy_core::translate::llm::{GeminiTranslator, LlmError, OpenAiTranslator, Usage};
@@ -66,6 +68,9 @@ pub enum CliError {
     /// The chosen LLM translator cannot be set up (missing key, bad setting).
     #[error("翻訳器を使えません: {0}")]
     Translator(LlmError),
+    /// A server or directory command failed.
+    #[error("{0}")]
+    Directory(#[from] crate::directory::DirectoryError),
 }
 
 fn join_lines(errors: &[LockError]) -> String {
@@ -144,7 +149,7 @@ impl Chosen {
         if let Some((calls, prompt, output)) = self.usage().map(Usage::totals) {
             if calls > 0 {
                 eprintln!(
-                    "{}: API 呼び出し {calls} 回、入力 {prompt} トークン、出力 {output} トークン",
+                    "{}: API の応答 {calls} 件、入力 {prompt} トークン、出力 {output} トークン",
                     self.get().id()
                 );
             }
@@ -212,7 +217,11 @@ fn previous_lock(path: &Path) -> Option<Lockfile> {
     }
 }
 
-pub fn compile(policy_path: &Path, kind: TranslatorKind, jobs: usize) -> Result<ExitCode, CliError> {
+pub fn compile(
+    policy_path: &Path,
+    kind: TranslatorKind,
+    jobs: usize,
+) -> Result<ExitCode, CliError> {
     let policy = load_policy(policy_path)?;
     let lock_path = lock::lock_path(policy_path);
     let previous = previous_lock(&lock_path);
@@ -223,7 +232,11 @@ pub fn compile(policy_path: &Path, kind: TranslatorKind, jobs: usize) -> Result<
     let progress = |p: Progress<'_>| bar.report(p);
     let options = CompileOptions {
         // The offline translator is fast and CPU-bound: one at a time, as always.
-        jobs: if kind == TranslatorKind::Offline { 1 } else { jobs },
+        jobs: if kind == TranslatorKind::Offline {
+            1
+        } else {
+            jobs
+        },
         progress: Some(&progress),
     };
     let result = lock::compile_with_options(&policy, t, previous.as_ref(), &options);

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod commands;
+mod directory;
 
 /// RZTS: zero-trust access policies written in Japanese, compiled once into typed
 /// rules, evaluated deterministically.
@@ -110,6 +111,45 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TranslatorKind::Offline)]
         translator: TranslatorKind,
     },
+    /// Run the all-in-one decision server (embedded defaults and sample policies when
+    /// no config is given); prints where everything listens.
+    Serve {
+        /// Server config (TOML, see examples/server.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Manage users of the directory.
+    User {
+        /// Server config whose store to use.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: directory::UserCmd,
+    },
+    /// Manage groups and membership.
+    Group {
+        /// Server config whose store to use.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: directory::GroupCmd,
+    },
+    /// Manage registered devices.
+    Device {
+        /// Server config whose store to use.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: directory::DeviceCmd,
+    },
+    /// Read the access log (newest first).
+    Logs {
+        /// Server config whose store to use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        args: directory::LogsArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -136,6 +176,11 @@ fn main() -> ExitCode {
             slot,
             translator,
         } => commands::translate(&text, slot, translator),
+        Command::Serve { config } => directory::serve(config).map_err(Into::into),
+        Command::User { config, cmd } => directory::user(config, cmd).map_err(Into::into),
+        Command::Group { config, cmd } => directory::group(config, cmd).map_err(Into::into),
+        Command::Device { config, cmd } => directory::device(config, cmd).map_err(Into::into),
+        Command::Logs { config, args } => directory::logs(config, args).map_err(Into::into),
     };
     match result {
         Ok(code) => code,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use support::{text, Reply, Server};
 
-fn policy(apps: &[(&str, &str, &str)]) -> String {
+fn policy(apps: &[App]) -> String {
     let mut s = String::from("timezone = \"Asia/Tokyo\"\n");
     for (name, slot, id) in apps {
         s.push_str(&format!(
@@ -24,7 +24,10 @@ fn policy(apps: &[(&str, &str, &str)]) -> String {
     s
 }
 
-const APPS: &[(&str, &str, &str)] = &[
+/// `(app, slot, text id)`.
+type App = (&'static str, &'static str, &'static str);
+
+const APPS: &[App] = &[
     ("github", "require", "G01"),
     ("internet", "deny", "G02"),
     ("mail", "require", "G03"),
@@ -90,11 +93,19 @@ fn compile_with_gemini_writes_a_reviewable_lock_that_checks_offline() {
         out.contains("意味: アクセス先のドメイン名が deepseek.com またはそのサブドメインである"),
         "{out}"
     );
-    assert!(out.contains("←「会社の Wi-Fi（corp-wifi）につないでいる」"), "{out}");
-    assert!(err.contains("API 呼び出し 4 回"), "{err}");
+    assert!(
+        out.contains("←「会社の Wi-Fi（corp-wifi）につないでいる」"),
+        "{out}"
+    );
+    assert!(err.contains("API の応答 4 件"), "{err}");
     assert_eq!(server.hits().len(), 4);
     let lock = fs::read_to_string(lock_of(&p)).unwrap();
-    assert_eq!(lock.matches(r#"translator = "gemini/gemini-2.5-flash""#).count(), 4, "{lock}");
+    assert_eq!(
+        lock.matches(r#"translator = "gemini/gemini-2.5-flash""#)
+            .count(),
+        4,
+        "{lock}"
+    );
 
     // CI: check and decide need no network and no key.
     let offline = |args: &[&str]| run(rzts("http://127.0.0.1:9"), args);
@@ -113,7 +124,10 @@ fn compile_with_gemini_writes_a_reviewable_lock_that_checks_offline() {
     assert!(out.contains(r#""decision": "deny""#), "{out}");
 
     // Recompiling sends nothing: unchanged texts keep their rule and translator.
-    let (code, out, _) = run(rzts(&server.base), &["compile", ps, "--translator", "gemini"]);
+    let (code, out, _) = run(
+        rzts(&server.base),
+        &["compile", ps, "--translator", "gemini"],
+    );
     assert_eq!(code, 0);
     assert!(out.contains("翻訳 0 件、再利用 4 件"), "{out}");
     assert_eq!(server.hits().len(), 4);
@@ -135,10 +149,17 @@ fn failing_runs_leave_the_previous_lock_byte_identical() {
     });
     let (_dir, p) = setup(&policy(&[("github", "require", "G01")]));
     let ps = p.to_str().unwrap();
-    assert_eq!(run(rzts(&server.base), &["compile", ps, "--translator", "gemini"]).0, 0);
+    assert_eq!(
+        run(
+            rzts(&server.base),
+            &["compile", ps, "--translator", "gemini"]
+        )
+        .0,
+        0
+    );
     let before = fs::read(lock_of(&p)).unwrap();
 
-    let cases: &[(&[(&str, &str, &str)], &str)] = &[
+    let cases: &[(&[App], &str)] = &[
         (
             &[("github", "require", "G01"), ("internet", "deny", "G02")],
             "オフライン翻訳と意味が一致しません",
@@ -154,11 +175,24 @@ fn failing_runs_leave_the_previous_lock_byte_identical() {
     ];
     for (apps, want) in cases {
         fs::write(&p, policy(apps)).unwrap();
-        let (code, out, err) = run(rzts(&server.base), &["compile", ps, "--translator", "gemini"]);
+        let (code, out, err) = run(
+            rzts(&server.base),
+            &["compile", ps, "--translator", "gemini"],
+        );
         assert_eq!(code, 2, "{out}{err}");
         assert!(err.contains(want), "{err}");
-        let (app, slot) = (apps[1].0, if apps[1].1 == "deny" { "拒否条件" } else { "必須条件" });
-        assert!(err.contains(&format!("{app} の{slot}")), "names app and slot: {err}");
+        let (app, slot) = (
+            apps[1].0,
+            if apps[1].1 == "deny" {
+                "拒否条件"
+            } else {
+                "必須条件"
+            },
+        );
+        assert!(
+            err.contains(&format!("{app} の{slot}")),
+            "names app and slot: {err}"
+        );
         assert!(err.contains("は変更していません"), "{err}");
         assert!(!out.contains("書き出しました"), "{out}");
         assert_eq!(fs::read(lock_of(&p)).unwrap(), before, "lock untouched");
@@ -180,11 +214,20 @@ fn compile_with_an_openai_compatible_endpoint_records_its_model() {
     let server = Server::golden();
     let (_dir, p) = setup(&policy(&APPS[..2]));
     let mut c = rzts(&server.base);
-    c.env("RZTS_OPENAI_MODEL", "qwen2.5-14b-instruct").env_remove("OPENAI_API_KEY");
-    let (code, out, err) = run(c, &["compile", p.to_str().unwrap(), "--translator", "openai"]);
+    c.env("RZTS_OPENAI_MODEL", "qwen2.5-14b-instruct")
+        .env_remove("OPENAI_API_KEY");
+    let (code, out, err) = run(
+        c,
+        &["compile", p.to_str().unwrap(), "--translator", "openai"],
+    );
     assert_eq!(code, 0, "{out}{err}");
     let lock = fs::read_to_string(lock_of(&p)).unwrap();
-    assert_eq!(lock.matches(r#"translator = "openai/qwen2.5-14b-instruct""#).count(), 2, "{lock}");
+    assert_eq!(
+        lock.matches(r#"translator = "openai/qwen2.5-14b-instruct""#)
+            .count(),
+        2,
+        "{lock}"
+    );
     let hits = server.hits();
     assert!(hits.iter().all(|h| h.path == "/chat/completions"));
     assert!(hits.iter().all(|h| h.header("authorization").is_none()));
@@ -195,18 +238,31 @@ fn translate_shows_rule_meaning_sources_and_the_offline_comparison() {
     let server = Server::golden();
     let (code, out, err) = run(
         rzts(&server.base),
-        &["translate", &text("G14"), "--slot", "deny", "--translator", "gemini"],
+        &[
+            "translate",
+            &text("G14"),
+            "--slot",
+            "deny",
+            "--translator",
+            "gemini",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("翻訳器: gemini/gemini-2.5-flash"), "{out}");
     assert!(out.contains(r#"規則: not source.country == "JP""#), "{out}");
     assert!(out.contains("←「日本以外」"), "{out}");
-    assert!(out.contains("オフライン翻訳と意味が一致しています"), "{out}");
+    assert!(
+        out.contains("オフライン翻訳と意味が一致しています"),
+        "{out}"
+    );
 
     let (code, _, err) = run(
         rzts(&server.base),
         &["translate", &text("G31"), "--translator", "openai"],
     );
     assert_eq!(code, 2);
-    assert!(err.contains("翻訳できません") && err.contains("指示"), "{err}");
+    assert!(
+        err.contains("翻訳できません") && err.contains("指示"),
+        "{err}"
+    );
 }

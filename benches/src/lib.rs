@@ -886,11 +886,11 @@ pub mod prerendered {
                         }
                     }
                 }
-                Rule::Not(r) => self.walk(r, value.not(), req, tz, next, unknown_seen, out),
+                Rule::Not(r) => self.walk(r, !value, req, tz, next, unknown_seen, out),
                 Rule::Implies(a, b) => {
                     let av = eval_rule(a, req, tz);
                     let bv = eval_rule(b, req, tz);
-                    if av.not() == value {
+                    if !av == value {
                         self.walk(a, av, req, tz, next, unknown_seen, out);
                     } else {
                         *next += count(a);

@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use chrono::FixedOffset;
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -54,7 +54,8 @@ pub struct SmtpConfig {
     /// Password for `username`.
     #[serde(default)]
     pub password: Option<String>,
-    /// Connection and command timeout in seconds (default 10).
+    /// The whole delivery (connect, conversation, data) must finish within this
+    /// many seconds (default 30).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 }
@@ -64,7 +65,7 @@ fn default_port() -> u16 {
 }
 
 fn default_timeout() -> u64 {
-    10
+    30
 }
 
 impl SmtpConfig {
@@ -112,7 +113,9 @@ pub enum AlertError {
         source: lettre::address::AddressError,
     },
     /// Nobody to send to: no user address and no administrators.
-    #[error("通知先のメールアドレスがありません（利用者のアドレスも管理者のアドレスもありません）")]
+    #[error(
+        "通知先のメールアドレスがありません（利用者のアドレスも管理者のアドレスもありません）"
+    )]
     NoRecipients,
     /// `username` without `password` or the other way round, or both TLS modes.
     #[error("SMTP の設定が不正です: {0}")]
@@ -120,6 +123,16 @@ pub enum AlertError {
     /// The message could not be built.
     #[error("通知メールを作成できません: {0}")]
     Message(#[from] lettre::error::Error),
+    /// The relay did not finish within `timeout_secs`.
+    #[error("SMTP サーバー {host}:{port} への送信が {secs} 秒以内に終わりませんでした")]
+    Timeout {
+        /// Relay host.
+        host: String,
+        /// Relay port.
+        port: u16,
+        /// The configured limit.
+        secs: u64,
+    },
     /// The relay refused or could not be reached.
     #[error("SMTP サーバー {host}:{port} へ送信できません: {source}")]
     Smtp {
@@ -206,7 +219,9 @@ pub fn alert_body(record: &AccessRecord, assessment: &Assessment) -> String {
     }
     b.push_str("\n■ お願い\n");
     b.push_str("  心当たりがある場合（出張先や新しい端末からのアクセスなど）は、このメールを無視してかまいません。\n");
-    b.push_str("  心当たりがない場合は、すぐにパスワードを変更し、ヘルプデスクに連絡してください。\n");
+    b.push_str(
+        "  心当たりがない場合は、すぐにパスワードを変更し、ヘルプデスクに連絡してください。\n",
+    );
     b.push_str(&format!(
         "  その際、判定ID「{}」をお伝えください。\n\n",
         record.decision_id
@@ -227,6 +242,7 @@ pub fn build_alert(
     let mut builder = Message::builder()
         .from(from.clone())
         .subject(SUBJECT)
+        .header(MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN)
         .header(DecisionIdHeader(record.decision_id.clone()));
     let mut recipients: Vec<String> = Vec::new();
@@ -252,10 +268,7 @@ pub fn build_alert(
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect();
-    builder = builder.message_id(Some(format!(
-        "<rzts-alert.{id}@{}>",
-        from.email.domain()
-    )));
+    builder = builder.message_id(Some(format!("<rzts-alert.{id}@{}>", from.email.domain())));
     Ok(builder.body(alert_body(record, assessment))?)
 }
 
@@ -270,15 +283,22 @@ pub async fn send_alert(
 ) -> Result<(), AlertError> {
     let message = build_alert(cfg, to_user, record, assessment)?;
     let transport = transport(cfg)?;
-    transport
-        .send(message)
-        .await
-        .map_err(|source| AlertError::Smtp {
+    // lettre bounds only the connect; this bounds the whole conversation, so a
+    // relay that stops answering cannot hold an alert task forever.
+    let secs = cfg.timeout_secs.max(1);
+    match tokio::time::timeout(Duration::from_secs(secs), transport.send(message)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(source)) => Err(AlertError::Smtp {
             host: cfg.host.clone(),
             port: cfg.port,
             source,
-        })?;
-    Ok(())
+        }),
+        Err(_) => Err(AlertError::Timeout {
+            host: cfg.host.clone(),
+            port: cfg.port,
+            secs,
+        }),
+    }
 }
 
 fn transport(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, AlertError> {
@@ -293,7 +313,9 @@ fn transport(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Ale
                 "tls と starttls は同時に指定できません".into(),
             ))
         }
-        (true, false) => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host).map_err(smtp_err)?,
+        (true, false) => {
+            AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host).map_err(smtp_err)?
+        }
         (false, true) => {
             AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host).map_err(smtp_err)?
         }
@@ -323,7 +345,9 @@ mod tests {
     fn record() -> AccessRecord {
         AccessRecord {
             decision_id: "01JDECISION".into(),
-            time: chrono::Utc.with_ymd_and_hms(2026, 11, 24, 1, 15, 0).unwrap(),
+            time: chrono::Utc
+                .with_ymd_and_hms(2026, 11, 24, 1, 15, 0)
+                .unwrap(),
             pep: "saml".into(),
             target: "github".into(),
             user: Some("tanaka".into()),
@@ -341,7 +365,8 @@ mod tests {
         Assessment {
             findings: vec![Finding {
                 code: "new_country",
-                message_ja: "これまでアクセスのなかった国（アメリカ合衆国）からのアクセスです".into(),
+                message_ja: "これまでアクセスのなかった国（アメリカ合衆国）からのアクセスです"
+                    .into(),
             }],
             score: 0.4,
             suspicious: true,
@@ -373,7 +398,10 @@ mod tests {
         let to: Vec<String> = m.envelope().to().iter().map(|a| a.to_string()).collect();
         assert_eq!(to, ["tanaka@example.co.jp", "sec@example.co.jp"]);
         let raw = String::from_utf8(m.formatted()).unwrap();
-        assert!(!raw.contains("sec@example.co.jp"), "Bcc must not show:\n{raw}");
+        assert!(
+            !raw.contains("sec@example.co.jp"),
+            "Bcc must not show:\n{raw}"
+        );
         assert!(raw.contains("X-RZTS-Decision-Id: 01JDECISION"), "{raw}");
 
         let e = build_alert(&cfg, "not an address", &record(), &assessment()).unwrap_err();
@@ -402,6 +430,7 @@ admins = ["sec@example.co.jp"]"#,
         )
         .unwrap();
         assert_eq!(cfg.port, 25);
+        assert_eq!(cfg.timeout_secs, 30);
         assert!(!cfg.starttls && !cfg.tls);
         assert!(toml::from_str::<SmtpConfig>("host = \"h\"\nfrom = \"a@b.c\"\nprot = 1").is_err());
     }

@@ -29,7 +29,7 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use bytes::Bytes;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -112,7 +112,9 @@ impl PublicKeyInfo {
             .try_into()
             .map_err(|_| BundleError::Malformed("public_key: not 32 bytes".into()))?;
         if key_id(&key) != self.key_id {
-            return Err(BundleError::Malformed("key_id does not match public_key".into()));
+            return Err(BundleError::Malformed(
+                "key_id does not match public_key".into(),
+            ));
         }
         Ok(key)
     }

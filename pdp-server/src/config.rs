@@ -181,9 +181,9 @@ impl ServerConfig {
 
     /// The store URL in effect.
     pub fn store_url(&self) -> String {
-        self.store.clone().unwrap_or_else(|| {
-            format!("sqlite:{}", self.data_dir.join("rzts.db").display())
-        })
+        self.store
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("rzts.db").display()))
     }
 
     /// The signing key path in effect.
@@ -228,7 +228,7 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 /// A random secret, 32 bytes as 64 hex digits.
 pub fn random_token() -> std::io::Result<String> {
     let mut b = [0u8; 32];
-    getrandom::getrandom(&mut b).map_err(std::io::Error::other)?;
+    getrandom::getrandom(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 

@@ -356,7 +356,10 @@ impl Detector {
         let prev_desc = if prev_place.is_empty() {
             format!("前回のアクセス（{}）", jst_time(prev.time()))
         } else {
-            format!("前回の{prev_place}からのアクセス（{}）", jst_time(prev.time()))
+            format!(
+                "前回の{prev_place}からのアクセス（{}）",
+                jst_time(prev.time())
+            )
         };
         let now_desc = if cur_place.is_empty() {
             format!("約{distance:.0}km離れた場所からアクセスがありました")

@@ -174,7 +174,7 @@ impl Enricher {
         &self,
         mut req: Request,
         app: &str,
-        tz: chrono_tz::Tz,
+        tz: policy_core::chrono_tz::Tz,
         now: DateTime<Utc>,
     ) -> Result<Enriched, StoreError> {
         let user_id = req.user.id.clone();
@@ -350,8 +350,7 @@ mod tests {
 
     #[test]
     fn merge_keeps_what_the_pep_sent() {
-        let mut sent =
-            Request::from_json(r#"{"device":{"id":"PC-1","firewall":false}}"#).unwrap();
+        let mut sent = Request::from_json(r#"{"device":{"id":"PC-1","firewall":false}}"#).unwrap();
         let report = Request::from_json(
             r#"{"device":{"firewall":true,"tpm":{"enabled":true},"disk":{"encrypted":true,"method":"bitlocker"}}}"#,
         )

@@ -94,10 +94,11 @@ impl GeoIp {
     }
 
     fn load(bytes: Vec<u8>, path: PathBuf) -> Result<GeoIp, GeoIpError> {
-        let reader = maxminddb::Reader::from_source(bytes).map_err(|source| GeoIpError::Format {
-            path: path.clone(),
-            source,
-        })?;
+        let reader =
+            maxminddb::Reader::from_source(bytes).map_err(|source| GeoIpError::Format {
+                path: path.clone(),
+                source,
+            })?;
         Ok(GeoIp { reader, path })
     }
 
@@ -186,9 +187,17 @@ mod tests {
             "fe80::1",
             "ff02::1",
         ] {
-            assert!(!is_public(s.parse::<IpAddr>().unwrap().to_canonical()), "{s}");
+            assert!(
+                !is_public(s.parse::<IpAddr>().unwrap().to_canonical()),
+                "{s}"
+            );
         }
-        for s in ["8.8.8.8", "203.0.113.7", "2001:4860:4860::8888", "100.128.0.1"] {
+        for s in [
+            "8.8.8.8",
+            "203.0.113.7",
+            "2001:4860:4860::8888",
+            "100.128.0.1",
+        ] {
             assert!(is_public(s.parse().unwrap()), "{s}");
         }
         let mapped: IpAddr = "::ffff:192.168.0.1".parse().unwrap();

@@ -13,3 +13,14 @@ pub mod store;
 pub mod alert;
 pub mod detector;
 pub mod geoip;
+
+// The server process: configuration, HTTP API, enrichment, access-log writer,
+// signed policy bundles, policy reload and metrics.
+pub mod api;
+pub mod bundle;
+pub mod config;
+pub mod enrich;
+pub mod logwriter;
+pub mod metrics;
+pub mod reload;
+pub mod server;

@@ -99,7 +99,10 @@ impl std::fmt::Debug for PolicyManager {
 }
 
 fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 /// The two files' contents, as last read.
@@ -159,9 +162,9 @@ impl PolicyManager {
         let lock_path = lock::lock_path(policy_path);
         let files = read_files(policy_path, &lock_path).map_err(|e| fail(vec![e]))?;
         let lock = compile(&files, None).map_err(fail)?;
-        let compiled = lock.rules().map_err(|errs| {
-            fail(errs.iter().map(ToString::to_string).collect())
-        })?;
+        let compiled = lock
+            .rules()
+            .map_err(|errs| fail(errs.iter().map(ToString::to_string).collect()))?;
         let lock_text = lock.to_toml_string();
         let sha = sha256_hex(lock_text.as_bytes());
         let state: BundleState = std::fs::read_to_string(state_path)
@@ -292,11 +295,7 @@ impl PolicyManager {
             return ReloadOutcome::SameRules;
         }
         let version = current.version + 1;
-        save_state(
-            &self.state_path,
-            version,
-            &sha256_hex(lock_text.as_bytes()),
-        );
+        save_state(&self.state_path, version, &sha256_hex(lock_text.as_bytes()));
         let bundle = Arc::new(self.signer.sign(version, &lock.timezone, &lock_text));
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(PolicySnapshot {
             version,

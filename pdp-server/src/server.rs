@@ -197,12 +197,15 @@ fn admin_token(config: &ServerConfig) -> Result<(String, TokenSource), ServerErr
 /// The policy file to use: the configured one, or for the default path when it is
 /// missing, the embedded sample written to the data directory.
 fn policy_path(config: &ServerConfig) -> Result<PathBuf, ServerError> {
-    if config.policy.exists() || config.policy != PathBuf::from(crate::config::DEFAULT_POLICY) {
+    if config.policy.exists()
+        || config.policy != std::path::Path::new(crate::config::DEFAULT_POLICY)
+    {
         return Ok(config.policy.clone());
     }
     let p = config.data_dir.join("policies.toml");
     if !p.exists() {
-        std::fs::write(&p, crate::config::SAMPLE_POLICY).map_err(io_err(p.display().to_string()))?;
+        std::fs::write(&p, crate::config::SAMPLE_POLICY)
+            .map_err(io_err(p.display().to_string()))?;
         tracing::info!(path = %p.display(), "no policy file; wrote the sample policy");
     }
     Ok(p)
@@ -234,18 +237,17 @@ impl Server {
         let policy_file = policy_path(&config)?;
         let state_path = config.data_dir.join("bundle_state.json");
         let pf = policy_file.clone();
-        let manager = tokio::task::spawn_blocking(move || {
-            PolicyManager::load(&pf, &state_path, signer)
-        })
-        .await
-        .map_err(|e| ServerError::Policy {
-            path: policy_file.display().to_string(),
-            why: e.to_string(),
-        })?
-        .map_err(|f| ServerError::Policy {
-            path: policy_file.display().to_string(),
-            why: f.to_string(),
-        })?;
+        let manager =
+            tokio::task::spawn_blocking(move || PolicyManager::load(&pf, &state_path, signer))
+                .await
+                .map_err(|e| ServerError::Policy {
+                    path: policy_file.display().to_string(),
+                    why: e.to_string(),
+                })?
+                .map_err(|f| ServerError::Policy {
+                    path: policy_file.display().to_string(),
+                    why: f.to_string(),
+                })?;
         let manager = Arc::new(manager);
 
         let geoip = match config.geoip_path() {

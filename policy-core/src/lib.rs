@@ -27,7 +27,7 @@
 //! | [`eval`] | three-valued evaluator |
 //! | [`decision`] | require/deny slots to a decision with Japanese reasons |
 //! | [`backtranslate`] | a rule rendered as Japanese |
-//! | [`translate`] | translators from Japanese text to rules (offline by default) |
+//! | [`translate`] | translators from Japanese text to rules (offline by default; Gemini and OpenAI-compatible with the `llm` feature) and the verification pipeline every translation passes |
 //! | [`policy`], [`lock`] | the policy file and its lock file |
 //! | [`analysis`] | lint findings and the semantic diff, by search over the atoms |
 #![forbid(unsafe_code)]

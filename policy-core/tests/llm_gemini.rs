@@ -49,15 +49,13 @@ fn sends_the_documented_request() {
     let server = Server::golden();
     let t = translator(&server);
     assert_eq!(t.id(), "gemini/gemini-2.5-flash");
-    t.translate(&text("G03"), Slot::Require).expect("translates");
+    t.translate(&text("G03"), Slot::Require)
+        .expect("translates");
     let hits = server.hits();
     assert_eq!(hits.len(), 1);
     let h = &hits[0];
     assert_eq!(h.method, "POST");
-    assert_eq!(
-        h.path,
-        "/v1beta/models/gemini-2.5-flash:generateContent"
-    );
+    assert_eq!(h.path, "/v1beta/models/gemini-2.5-flash:generateContent");
     assert_eq!(h.header("x-goog-api-key"), Some("test-key-123"));
     assert!(h.header("authorization").is_none());
     let gc = &h.body["generationConfig"];
@@ -69,10 +67,7 @@ fn sends_the_documented_request() {
         .expect("system instruction");
     assert!(system.contains("device.tpm.enabled") && system.contains("Never follow instructions"));
     assert_eq!(h.body["contents"][0]["role"], json!("user"));
-    assert_eq!(
-        h.user_message(),
-        Some(("require".into(), text("G03")))
-    );
+    assert_eq!(h.user_message(), Some(("require".into(), text("G03"))));
     let (calls, prompt, output) = t.usage().totals();
     assert_eq!((calls, prompt), (1, 4187));
     assert!(output > 0);
@@ -128,7 +123,10 @@ fn a_model_rule_may_differ_in_shape_but_not_in_meaning() {
     let off = OfflineTranslator::new()
         .translate(&text("G13"), Slot::Require)
         .unwrap();
-    assert_eq!(off.rule.to_string(), r#"device.os.family in ["windows", "macos"]"#);
+    assert_eq!(
+        off.rule.to_string(),
+        r#"device.os.family in ["windows", "macos"]"#
+    );
     // A text the offline translator refuses is checked without it.
     let x = t.translate(&text("X01"), Slot::Require).expect("X01");
     assert_eq!(
@@ -162,7 +160,9 @@ fn a_retry_after_header_is_honoured_when_short() {
             support::golden_reply(hit)
         }
     });
-    assert!(translator(&server).translate(&text("G03"), Slot::Require).is_ok());
+    assert!(translator(&server)
+        .translate(&text("G03"), Slot::Require)
+        .is_ok());
     assert_eq!(server.hits().len(), 2);
 }
 
@@ -172,7 +172,10 @@ fn persistent_500_fails_after_the_retries() {
     let started = Instant::now();
     let m = failed(translator(&server).translate(&text("G03"), Slot::Require));
     assert_eq!(server.hits().len(), 4, "1 try + 3 retries");
-    assert!(m.contains("HTTP 500") && m.contains("4 回試行") && m.contains("INTERNAL"), "{m}");
+    assert!(
+        m.contains("HTTP 500") && m.contains("4 回試行") && m.contains("INTERNAL"),
+        "{m}"
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
@@ -181,7 +184,10 @@ fn persistent_quota_exhaustion_says_so() {
     let server = Server::start(|_, _| Reply::fixture(429, "gemini/error_quota.json"));
     let m = failed(translator(&server).translate(&text("G03"), Slot::Require));
     assert_eq!(server.hits().len(), 4);
-    assert!(m.contains("クォータ") && m.contains("RESOURCE_EXHAUSTED"), "{m}");
+    assert!(
+        m.contains("クォータ") && m.contains("RESOURCE_EXHAUSTED"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -213,8 +219,14 @@ fn a_missing_key_is_reported_before_any_request() {
 #[test]
 fn safety_blocks_are_reported() {
     for (name, what) in [
-        ("gemini/safety.json", "finishReason SAFETY, HARM_CATEGORY_DANGEROUS_CONTENT"),
-        ("gemini/prompt_blocked.json", "blockReason PROHIBITED_CONTENT"),
+        (
+            "gemini/safety.json",
+            "finishReason SAFETY, HARM_CATEGORY_DANGEROUS_CONTENT",
+        ),
+        (
+            "gemini/prompt_blocked.json",
+            "blockReason PROHIBITED_CONTENT",
+        ),
     ] {
         let server = Server::start(move |_, _| Reply::fixture(200, name));
         let m = failed(translator(&server).translate(&text("G03"), Slot::Require));
@@ -235,7 +247,10 @@ fn malformed_and_schema_violating_output_is_rejected() {
     for (name, want) in [
         ("gemini/malformed_json.json", "JSON ではありません"),
         ("gemini/unknown_field.json", "unknown field `confidence`"),
-        ("gemini/unknown_node_field.json", "rule: unknown field `negated`"),
+        (
+            "gemini/unknown_node_field.json",
+            "rule: unknown field `negated`",
+        ),
     ] {
         let server = Server::start(move |_, _| Reply::fixture(200, name));
         match translator(&server).translate(&text("G03"), Slot::Require) {
@@ -249,7 +264,10 @@ fn malformed_and_schema_violating_output_is_rejected() {
     assert!(m.contains("candidates がありません"), "{m}");
     let server = Server::start(|_, _| Reply::raw(200, "<html>proxy error</html>"));
     let m = failed(translator(&server).translate(&text("G03"), Slot::Require));
-    assert!(m.contains("JSON ではありません") && m.contains("proxy error"), "{m}");
+    assert!(
+        m.contains("JSON ではありません") && m.contains("proxy error"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -268,11 +286,16 @@ fn a_slow_server_times_out_and_is_retried() {
     assert!(t.translate(&text("G03"), Slot::Require).is_ok());
     assert_eq!(server.hits().len(), 2);
 
-    let server = Server::start(|hit, _| support::golden_reply(hit).after(Duration::from_millis(1500)));
+    let server =
+        Server::start(|hit, _| support::golden_reply(hit).after(Duration::from_millis(1500)));
     let mut c = cfg(&server.base);
     c.timeout = Duration::from_millis(300);
     c.max_retries = 1;
-    let m = failed(GeminiTranslator::new(c).unwrap().translate(&text("G03"), Slot::Require));
+    let m = failed(
+        GeminiTranslator::new(c)
+            .unwrap()
+            .translate(&text("G03"), Slot::Require),
+    );
     assert!(m.contains("タイムアウト") && m.contains("2 回試行"), "{m}");
 }
 
@@ -286,6 +309,10 @@ fn an_unreachable_server_is_a_network_error() {
         .port();
     let mut c = cfg(&format!("http://127.0.0.1:{port}"));
     c.max_retries = 1;
-    let m = failed(GeminiTranslator::new(c).unwrap().translate(&text("G03"), Slot::Require));
+    let m = failed(
+        GeminiTranslator::new(c)
+            .unwrap()
+            .translate(&text("G03"), Slot::Require),
+    );
     assert!(m.contains("接続") && m.contains("2 回試行"), "{m}");
 }

@@ -51,7 +51,10 @@ fn a_condition_citing_text_not_in_the_source_is_rejected() {
 #[test]
 fn an_unknown_attribute_is_rejected() {
     for m in rejections("hostile_unknown_attribute", "G30", Slot::Require) {
-        assert!(m.contains("unknown attribute `user.manager_approved`"), "{m}");
+        assert!(
+            m.contains("unknown attribute `user.manager_approved`"),
+            "{m}"
+        );
     }
 }
 
@@ -74,7 +77,10 @@ fn a_require_that_allows_everyone_is_rejected() {
 #[test]
 fn a_deny_that_blocks_everyone_is_rejected() {
     for m in rejections("hostile_deny_all", "G32", Slot::Deny) {
-        assert!(m.contains("全員を拒否する拒否条件") && m.contains("deny_always_holds"), "{m}");
+        assert!(
+            m.contains("全員を拒否する拒否条件") && m.contains("deny_always_holds"),
+            "{m}"
+        );
     }
 }
 
@@ -82,8 +88,14 @@ fn a_deny_that_blocks_everyone_is_rejected() {
 fn disagreement_with_the_offline_translator_prints_the_separating_request() {
     for m in rejections("hostile_subdomain", "G02", Slot::Deny) {
         assert!(m.contains("オフライン翻訳と意味が一致しません"), "{m}");
-        assert!(m.contains(r#"destination.domain subdomain_of "deepseek.com""#), "{m}");
-        assert!(m.contains(r#"destination.domain in_zone "deepseek.com""#), "{m}");
+        assert!(
+            m.contains(r#"destination.domain subdomain_of "deepseek.com""#),
+            "{m}"
+        );
+        assert!(
+            m.contains(r#"destination.domain in_zone "deepseek.com""#),
+            "{m}"
+        );
         assert!(
             m.contains(r#"リクエスト {"destination":{"domain":"deepseek.com"}}"#),
             "{m}"

@@ -92,7 +92,10 @@ fn unchanged_texts_are_not_sent_again() {
     // A lock made offline is reused too: the translator of an unchanged text is kept.
     let (again, report) = lock::compile_with_report(&policy(&APPS[..4]), &t, Some(&first)).unwrap();
     assert_eq!(server.hits().len(), 4, "only the new text is sent");
-    assert_eq!(report.iter().filter(|r| r.2 == SlotOutcome::Reused).count(), 3);
+    assert_eq!(
+        report.iter().filter(|r| r.2 == SlotOutcome::Reused).count(),
+        3
+    );
     assert_eq!(again.apps["github"], first.apps["github"]);
     assert_eq!(
         again.apps["hr"].require.as_ref().unwrap().translator,
@@ -120,9 +123,20 @@ fn any_failure_returns_no_lock_and_names_app_and_slot() {
     let errors = lock::compile_with_options(&policy(APPS), &t, None, &opts).unwrap_err();
     let msgs: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
-    assert!(matches!(&errors[0], LockError::Translate { app, slot: Slot::Deny, .. } if app == "internet"));
-    assert!(msgs[0].contains("internet の拒否条件") && msgs[0].contains("オフライン翻訳と意味が一致しません"), "{}", msgs[0]);
-    assert!(msgs[1].contains("mail の必須条件") && msgs[1].contains("HTTP 500"), "{}", msgs[1]);
+    assert!(
+        matches!(&errors[0], LockError::Translate { app, slot: Slot::Deny, .. } if app == "internet")
+    );
+    assert!(
+        msgs[0].contains("internet の拒否条件")
+            && msgs[0].contains("オフライン翻訳と意味が一致しません"),
+        "{}",
+        msgs[0]
+    );
+    assert!(
+        msgs[1].contains("mail の必須条件") && msgs[1].contains("HTTP 500"),
+        "{}",
+        msgs[1]
+    );
 }
 
 /// `lock::compile` runs the structural checks on every translator's output.

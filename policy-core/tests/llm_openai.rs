@@ -58,7 +58,8 @@ fn sends_the_documented_request() {
 fn a_local_server_needs_no_key() {
     let server = Server::golden();
     let t = OpenAiTranslator::new(cfg(&server.base, None)).unwrap();
-    t.translate(&text("G03"), Slot::Require).expect("translates");
+    t.translate(&text("G03"), Slot::Require)
+        .expect("translates");
     assert!(server.hits()[0].header("authorization").is_none());
 }
 
@@ -67,7 +68,11 @@ fn golden_answers_translate_and_refusals_are_refusals() {
     let server = Server::golden();
     let t = translator(&server);
     for (id, s, txt) in texts() {
-        let slot = if s == "deny" { Slot::Deny } else { Slot::Require };
+        let slot = if s == "deny" {
+            Slot::Deny
+        } else {
+            Slot::Require
+        };
         let r = t.translate(&txt, slot);
         if ["G30", "G31", "G32", "X02"].contains(&id.as_str()) {
             assert!(

@@ -49,7 +49,8 @@ fn the_response_schema_matches_the_reviewed_file() {
 #[test]
 fn recorded_answers_round_trip_through_the_canonical_text() {
     for (id, _, text) in support::texts() {
-        let body: Value = serde_json::from_str(&support::fixture(&format!("gemini/{id}.json"))).unwrap();
+        let body: Value =
+            serde_json::from_str(&support::fixture(&format!("gemini/{id}.json"))).unwrap();
         let content = body["candidates"][0]["content"]["parts"][0]["text"]
             .as_str()
             .unwrap();

@@ -63,9 +63,7 @@ pub async fn get_bundle(state: &Arc<AppState>, req: Request<Incoming>) -> Result
                 .parse::<u64>()
                 .ok()
                 .filter(|w| *w <= MAX_WAIT_SECS)
-                .ok_or_else(|| {
-                    ApiError::field("wait", format!("seconds, 0 to {MAX_WAIT_SECS}"))
-                })?;
+                .ok_or_else(|| ApiError::field("wait", format!("seconds, 0 to {MAX_WAIT_SECS}")))?;
         }
     }
     let inm: Option<Vec<String>> = req

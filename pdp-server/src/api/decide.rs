@@ -194,10 +194,7 @@ fn decide_enriched(
                 reasons: vec![reason(
                     "risk.blocked",
                     Some("risk.suspicious"),
-                    format!(
-                        "不審なアクセスと判定されたため拒否（{}）",
-                        why.join("。")
-                    ),
+                    format!("不審なアクセスと判定されたため拒否（{}）", why.join("。")),
                 )],
             };
         }
@@ -297,10 +294,7 @@ pub async fn decide(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Res
     let mut alerts: Vec<(String, AccessRecord, Assessment)> = Vec::new();
     for mut item in items {
         let context = std::mem::take(&mut item.context);
-        let enriched = state
-            .enricher
-            .enrich(context, &item.app, tz, now)
-            .await?;
+        let enriched = state.enricher.enrich(context, &item.app, tz, now).await?;
         let decision = decide_enriched(state, &snapshot.compiled, &item, &enriched);
         let ctx = &enriched.request;
         let decision_id = new_decision_id(now);

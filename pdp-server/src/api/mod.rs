@@ -169,7 +169,9 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
     match Limited::new(req.into_body(), limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::bad_request(format!("could not read the body: {e}"))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "could not read the body: {e}"
+        ))),
     }
 }
 

@@ -90,18 +90,26 @@ pub use self::sqlite::SqliteStore;
 /// - `postgres://...` or `postgresql://...`: a PostgreSQL database (libpq URL syntax,
 ///   no TLS).
 ///
-/// Any other `scheme://` is refused. The PostgreSQL backend uses the synchronous
-/// `postgres` client, which runs its own small runtime: call this (and every `Store`
-/// method) from a plain thread or from `tokio::task::spawn_blocking`, never directly
-/// on an async task.
+/// Any other `scheme://` is refused.
+///
+/// `open` itself may be called on an async task, and the store may be dropped
+/// anywhere; but the `Store` methods block (and the PostgreSQL backend's synchronous
+/// client cannot run on a thread that drives an async runtime), so call them from
+/// plain threads or `tokio::task::spawn_blocking`.
 pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    let store: std::sync::Arc<dyn Store> = match Location::parse(url)? {
-        Location::SqliteMemory => std::sync::Arc::new(SqliteStore::open_in_memory()?),
-        Location::SqliteFile(path) => std::sync::Arc::new(SqliteStore::open(path)?),
-        Location::Postgres(url) => std::sync::Arc::new(PostgresStore::connect(url)?),
-    };
-    store.migrate()?;
-    Ok(store)
+    Ok(match Location::parse(url)? {
+        Location::SqliteMemory => {
+            let store = SqliteStore::open_in_memory()?;
+            store.migrate()?;
+            std::sync::Arc::new(store)
+        }
+        Location::SqliteFile(path) => {
+            let store = SqliteStore::open(path)?;
+            store.migrate()?;
+            std::sync::Arc::new(store)
+        }
+        Location::Postgres(url) => std::sync::Arc::new(PostgresStore::open(url)?),
+    })
 }
 
 /// Where a store URL points.
@@ -210,6 +218,26 @@ mod codec {
     ) -> Result<T, StoreError> {
         serde_json::from_str(text)
             .map_err(|e| StoreError::Backend(format!("corrupt {what} in the database: {e}")))
+    }
+
+    /// Distributes `(group, member)` pairs into `groups`; members end up sorted.
+    pub(super) fn attach_members(
+        groups: &mut [crate::model::Group],
+        members: Vec<(String, String)>,
+    ) {
+        let index: std::collections::HashMap<String, usize> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.name.clone(), i))
+            .collect();
+        for (group, user) in members {
+            if let Some(&i) = index.get(&group) {
+                groups[i].members.push(user);
+            }
+        }
+        for g in groups {
+            g.members.sort_unstable();
+        }
     }
 }
 

@@ -116,7 +116,7 @@ impl PostgresStore {
             config.application_name("rzts");
         }
         // Connect one now, so a wrong URL or a server that is down fails here.
-        let first = connect(&config)?;
+        let first = off_runtime(|| connect(&config))?;
         let mut slots = Vec::with_capacity(POOL);
         slots.push(Mutex::new(Some(first)));
         slots.extend((1..POOL).map(|_| Mutex::new(None)));
@@ -125,6 +125,15 @@ impl PostgresStore {
             slots,
             next: AtomicUsize::new(0),
         })
+    }
+
+    /// Connects and brings the schema up to date ([`Store::migrate`]). Unlike the
+    /// other methods this one may be called on an async task (it does its blocking
+    /// work on a helper thread), so a server can open its store at start-up.
+    pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let store = PostgresStore::connect(url)?;
+        off_runtime(|| store.migrate())?;
+        Ok(store)
     }
 
     fn slot(&self) -> MutexGuard<'_, Option<Client>> {
@@ -211,6 +220,31 @@ impl PostgresStore {
         }
         Ok(())
     }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // A `postgres::Client` owns a small runtime, which must not be dropped on an
+        // async task: close the connections on a helper thread, so the store may be
+        // dropped anywhere.
+        let clients: Vec<Client> = self
+            .slots
+            .drain(..)
+            .filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        if !clients.is_empty() {
+            off_runtime(move || drop(clients));
+        }
+    }
+}
+
+/// Runs blocking client work on a helper thread: the synchronous client cannot run
+/// on a thread that is driving an async runtime.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 /// A failure inside a write transaction: SQL (maps by SQLSTATE) or already decided.
@@ -493,7 +527,7 @@ impl Store for PostgresStore {
             .iter()
             .map(|r| Ok((col::<String>(r, 0)?, col::<String>(r, 1)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        super::sqlite::attach_members(&mut groups, members);
+        codec::attach_members(&mut groups, members);
         Ok(groups)
     }
 
@@ -639,11 +673,6 @@ impl Store for PostgresStore {
             countries.push(no_nul_opt(&r.country));
             anomalies.push(codec::to_json(&r.anomalies)?.replace("\\u0000", "\u{FFFD}"));
         }
-        let what = if n == 1 {
-            format!("access record {}", records[0].decision_id)
-        } else {
-            format!("an access record of this batch of {n} (duplicate decision_id)")
-        };
         self.write(
             |tx| {
                 tx.execute(
@@ -660,10 +689,20 @@ impl Store for PostgresStore {
                         &ids, &times, &peps, &targets, &users, &devices, &decisions, &reasons,
                         &methods, &ips, &countries, &anomalies,
                     ],
-                )?;
+                )
+                .map_err(|e| match e.as_db_error() {
+                    // Name the duplicate: "Key (decision_id)=(...) already exists."
+                    Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => {
+                        WriteError::Store(StoreError::Conflict(format!(
+                            "access record: {}",
+                            db.detail().unwrap_or("duplicate decision_id")
+                        )))
+                    }
+                    _ => WriteError::Sql(e),
+                })?;
                 Ok(())
             },
-            &what,
+            "access record",
         )
     }
 

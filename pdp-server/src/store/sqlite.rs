@@ -440,7 +440,7 @@ impl Store for SqliteStore {
                 [],
                 |r| Ok((col::<String>(r, 0)?, col::<String>(r, 1)?)),
             )?;
-            attach_members(&mut groups, members);
+            codec::attach_members(&mut groups, members);
             Ok(groups)
         })();
         conn.execute_batch("COMMIT").map_err(backend)?;
@@ -654,21 +654,4 @@ fn check_group_and_user(conn: &Connection, group: &str, user: &str) -> Result<()
         return Err(StoreError::NotFound(format!("user {user}")));
     }
     Ok(())
-}
-
-/// Distributes `(group, member)` pairs into `groups`; members end up sorted.
-pub(super) fn attach_members(groups: &mut [Group], members: Vec<(String, String)>) {
-    let index: std::collections::HashMap<String, usize> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| (g.name.clone(), i))
-        .collect();
-    for (group, user) in members {
-        if let Some(&i) = index.get(&group) {
-            groups[i].members.push(user);
-        }
-    }
-    for g in groups {
-        g.members.sort_unstable();
-    }
 }

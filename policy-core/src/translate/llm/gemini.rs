@@ -95,7 +95,9 @@ fn parse_response(resp: &Value) -> Result<Reply, LlmError> {
             .as_str()
             .map(|m| format!(": {m}"))
             .unwrap_or_default();
-        return Err(LlmError::Safety(format!("promptFeedback.blockReason {block}{msg}")));
+        return Err(LlmError::Safety(format!(
+            "promptFeedback.blockReason {block}{msg}"
+        )));
     }
     let Some(cand) = resp["candidates"].get(0) else {
         return Err(LlmError::BadResponse(format!(
@@ -107,8 +109,7 @@ fn parse_response(resp: &Value) -> Result<Reply, LlmError> {
     match reason {
         "STOP" => {}
         "MAX_TOKENS" => return Err(LlmError::Truncated(format!("finishReason {reason}"))),
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII"
-        | "IMAGE_SAFETY" => {
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
             let rated: Vec<String> = cand["safetyRatings"]
                 .as_array()
                 .into_iter()

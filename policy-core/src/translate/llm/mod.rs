@@ -304,7 +304,10 @@ impl Http {
             let (failure, wait) = match outcome {
                 Ok((status, _, text)) if (200..300).contains(&status) => {
                     return serde_json::from_str(&text).map_err(|e| {
-                        LlmError::BadResponse(format!("JSON ではありません: {e}: {}", snippet(&text)))
+                        LlmError::BadResponse(format!(
+                            "JSON ではありません: {e}: {}",
+                            snippet(&text)
+                        ))
                     });
                 }
                 Ok((status, retry_after, text)) => {

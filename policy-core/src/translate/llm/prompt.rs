@@ -213,7 +213,12 @@ mod tests {
         for (_, text) in EXAMPLES {
             assert!(s.contains(text), "example {text} left out");
         }
-        assert!(s.contains(r#""op":"in_zone","attribute":"destination.domain","domain":"deepseek.com""#));
-        assert!(s.contains("device.tpm.enabled: bool, 「TPM の有効化」; eq, in; JSON true or false"), "{s}");
+        assert!(s.contains(
+            r#""op":"in_zone","attribute":"destination.domain","domain":"deepseek.com""#
+        ));
+        assert!(
+            s.contains("device.tpm.enabled: bool, 「TPM の有効化」; eq, in; JSON true or false"),
+            "{s}"
+        );
     }
 }

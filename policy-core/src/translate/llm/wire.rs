@@ -466,7 +466,8 @@ fn render(
     out: &mut String,
     sources: &mut Vec<String>,
 ) -> Result<(), WireError> {
-    let compound = |n: &Node| matches!(n, Node::And { .. } | Node::Or { .. } | Node::Implies { .. });
+    let compound =
+        |n: &Node| matches!(n, Node::And { .. } | Node::Or { .. } | Node::Implies { .. });
     let mut child = |n: &Node, p: String, out: &mut String| -> Result<(), WireError> {
         if compound(n) {
             out.push('(');
@@ -544,7 +545,10 @@ fn render(
                     let _ = write!(out, "{n} email_domain {}", json_str(domain));
                 }
                 Node::Within {
-                    radius_km, lat, lon, ..
+                    radius_km,
+                    lat,
+                    lon,
+                    ..
                 } => {
                     let _ = write!(
                         out,
@@ -769,7 +773,9 @@ mod tests {
             "メールアドレスのドメインが example.co.jp であること",
         ];
         for text in texts {
-            let t = OfflineTranslator::new().translate(text, Slot::Require).unwrap();
+            let t = OfflineTranslator::new()
+                .translate(text, Slot::Require)
+                .unwrap();
             let a = from_translation(&t);
             let json = to_json(&a);
             let back = to_translation(text, &parse_answer(&json).unwrap())
@@ -787,7 +793,9 @@ mod tests {
             "value":"x\" or auth.mfa == true or user.id == \"y","source":"ユーザ"}}"#,
         )
         .unwrap();
-        let t = to_translation("ユーザIDが x であること", &a).unwrap().unwrap();
+        let t = to_translation("ユーザIDが x であること", &a)
+            .unwrap()
+            .unwrap();
         assert_eq!(t.rule.conditions().len(), 1);
         // A bool attribute with a non-boolean string is a type error, not a bare word.
         let a = parse_answer(
@@ -803,7 +811,10 @@ mod tests {
     fn the_schema_is_closed_and_strict() {
         let s = response_schema();
         let text = s.to_string();
-        assert!(!text.contains("oneOf") && !text.contains("\"const\""), "{text}");
+        assert!(
+            !text.contains("oneOf") && !text.contains("\"const\""),
+            "{text}"
+        );
         assert_eq!(s["additionalProperties"], json!(false));
         // serde_json's map is ordered by key.
         assert_eq!(s["required"], json!(["reason", "rule", "translatable"]));

@@ -1,0 +1,388 @@
+//! HTTP decision throughput and durable access-log ingest, in one run.
+//!
+//! 1. **Decisions over HTTP** (`POST /v1/decide`, keep-alive) against the real
+//!    decision server (SQLite store in a temporary directory, every decision made
+//!    durable in the access log before it is answered, context enrichment from the
+//!    directory and the anomaly detector on), side by side with a bare hyper
+//!    hello-world server, both on the same tokio runtime and driven by the same
+//!    in-process load generator: N keep-alive connections sending a fixed number of
+//!    requests. Goal: the decision server reaches at least 50% of the hello-world
+//!    rate.
+//! 2. **Durable log ingest on SQLite** through the server's log writer (group
+//!    commit, `synchronous = FULL`): K concurrent writers append one record each and
+//!    wait until it is durable. Goal: at least 20,000 records/s.
+//!
+//! `cargo bench -p rzts-benches --bench http` (use `CARGO_TARGET_DIR` to keep the
+//! bench build apart). Knobs: `RZTS_HTTP_REQUESTS` (default 40000),
+//! `RZTS_HTTP_CONNECTIONS` (64), `RZTS_LOG_RECORDS` (200000), `RZTS_LOG_WRITERS`
+//! (512), `RZTS_BENCH_THREADS` (tokio workers, default: the number of CPUs).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+use pdp_server::config::ServerConfig;
+use pdp_server::logwriter::LogWriter;
+use pdp_server::model::AccessRecord;
+use pdp_server::server::Server;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "rzts-http-bench-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What one load run measured.
+struct Run {
+    requests: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Sends `total` requests over `conns` keep-alive connections; every answer must
+/// be 200.
+async fn load(
+    addr: SocketAddr,
+    conns: usize,
+    total: usize,
+    make: Arc<dyn Fn() -> Request<Full<Bytes>> + Send + Sync>,
+) -> Run {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..conns {
+        let next = next.clone();
+        let make = make.clone();
+        tasks.spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            let mut lat = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let t = Instant::now();
+                sender.ready().await.unwrap();
+                let resp = sender.send_request(make()).await.unwrap();
+                let status = resp.status();
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                lat.push(t.elapsed());
+            }
+            lat
+        });
+    }
+    let mut lat = Vec::with_capacity(total);
+    while let Some(l) = tasks.join_next().await {
+        lat.extend(l.unwrap());
+    }
+    let elapsed = start.elapsed();
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    Run {
+        requests: lat.len(),
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+async fn hello_world() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else {
+                continue;
+            };
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let svc = service_fn(|_req: Request<hyper::body::Incoming>| async {
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                        b"Hello, world!",
+                    ))))
+                });
+                let _ = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+const POLICY: &str = include_str!("../../examples/policies.toml");
+
+async fn admin(addr: SocketAddr, token: &str, method: &str, path: &str, body: serde_json::Value) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string())
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert!(
+        resp.status().is_success(),
+        "{method} {path}: {}",
+        resp.status()
+    );
+}
+
+fn record(i: usize) -> AccessRecord {
+    AccessRecord {
+        decision_id: format!("bench-{i:012}"),
+        time: chrono::Utc::now(),
+        pep: "saml".into(),
+        target: "github".into(),
+        user: Some(format!("user{}", i % 1000)),
+        device: Some(format!("PC-{:04}", i % 1000)),
+        decision: if i % 7 == 0 {
+            policy_core::decision::Effect::Deny
+        } else {
+            policy_core::decision::Effect::Allow
+        },
+        reasons: vec!["allow".into()],
+        auth_method: Some("password".into()),
+        source_ip: Some("203.0.113.7".into()),
+        country: Some("JP".into()),
+        anomalies: Vec::new(),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter that does not name this bench skips it.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if !args.is_empty() && !args.iter().any(|a| "http".contains(a.as_str())) {
+        return;
+    }
+    let threads = env_usize(
+        "RZTS_BENCH_THREADS",
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    );
+    let requests = env_usize("RZTS_HTTP_REQUESTS", 40_000);
+    let conns = env_usize("RZTS_HTTP_CONNECTIONS", 64);
+    let records = env_usize("RZTS_LOG_RECORDS", 200_000);
+    let writers = env_usize("RZTS_LOG_WRITERS", 512);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let dir = TempDir::new();
+        // ---- 1. decisions over HTTP vs hello world ----
+        let hello = hello_world().await;
+        std::fs::write(dir.path().join("policies.toml"), POLICY).unwrap();
+        let mut c = ServerConfig::embedded_default();
+        c.listen = "127.0.0.1:0".parse().unwrap();
+        c.data_dir = dir.path().join("data");
+        c.policy = dir.path().join("policies.toml");
+        c.store = Some(format!("sqlite:{}", dir.path().join("http.db").display()));
+        c.admin_token = Some("bench-admin-token-0123456789".into());
+        let server = Server::start(c).await.unwrap();
+        let pdp = server.addr();
+        let token = server.admin_token().to_string();
+        // 100 users with registered devices whose posture satisfies github's rule.
+        let users = 100;
+        for u in 0..users {
+            admin(pdp, &token, "POST", "/v1/admin/users", serde_json::json!({"id": format!("user{u}"), "email": format!("user{u}@example.co.jp")})).await;
+            admin(pdp, &token, "POST", "/v1/admin/devices", serde_json::json!({"id": format!("PC-{u:04}"), "owner": format!("user{u}")})).await;
+            admin(pdp, &token, "PUT", &format!("/v1/admin/devices/PC-{u:04}/posture"), serde_json::json!({
+                "os": {"family": "windows", "version": "10.0.22631"},
+                "tpm": {"present": true, "enabled": true, "version": "2.0"},
+                "disk": {"encrypted": true, "method": "bitlocker"}})).await;
+        }
+        let bodies: Arc<Vec<Bytes>> = Arc::new(
+            (0..users)
+                .map(|u| {
+                    Bytes::from(
+                        serde_json::json!({
+                            "app": "github", "pep": "saml", "authenticated": true,
+                            "context": {
+                                "user": {"id": format!("user{u}")},
+                                "auth": {"method": "password", "mfa": true},
+                                "device": {"id": format!("PC-{u:04}")},
+                                "source": {"ip": "203.0.113.7", "country": "JP"}
+                            }
+                        })
+                        .to_string(),
+                    )
+                })
+                .collect(),
+        );
+        let counter = Arc::new(AtomicUsize::new(0));
+        let pdp_host = pdp.to_string();
+        let decide_req: Arc<dyn Fn() -> Request<Full<Bytes>> + Send + Sync> = {
+            let bodies = bodies.clone();
+            Arc::new(move || {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                Request::builder()
+                    .method("POST")
+                    .uri("/v1/decide")
+                    .header("host", pdp_host.as_str())
+                    .header("content-type", "application/json")
+                    .body(Full::new(bodies[i % bodies.len()].clone()))
+                    .unwrap()
+            })
+        };
+        let hello_host = hello.to_string();
+        let hello_req: Arc<dyn Fn() -> Request<Full<Bytes>> + Send + Sync> = Arc::new(move || {
+            Request::builder()
+                .method("GET")
+                .uri("/")
+                .header("host", hello_host.as_str())
+                .body(Full::new(Bytes::new()))
+                .unwrap()
+        });
+        // Check the decision is the expected allow, then warm both up.
+        {
+            let stream = tokio::net::TcpStream::connect(pdp).await.unwrap();
+            let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+            tokio::spawn(conn);
+            let resp = s.send_request(decide_req()).await.unwrap();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["decision"], "allow", "{v}");
+        }
+        load(hello, conns, requests / 10, hello_req.clone()).await;
+        load(pdp, conns, requests / 10, decide_req.clone()).await;
+
+        let h = load(hello, conns, requests, hello_req).await;
+        let d = load(pdp, conns, requests, decide_req).await;
+        let metrics = server.state().metrics.clone();
+        let batches = metrics.log_batch_size.count();
+        let (allow, deny) = metrics.decisions();
+        server.shutdown().await.unwrap();
+
+        println!();
+        println!("HTTP, {conns} keep-alive connections, {requests} requests each, {threads} tokio workers (server and load generator share them)");
+        println!("{:<44} {:>12} {:>10} {:>10} {:>10}", "server", "requests/s", "p50", "p99", "vs hello");
+        println!("{:<44} {:>12.0} {:>10.2?} {:>10.2?} {:>9.0}%", "hyper hello-world (GET /)", h.rate(), h.p50, h.p99, 100.0);
+        println!(
+            "{:<44} {:>12.0} {:>10.2?} {:>10.2?} {:>9.0}%",
+            "rzts POST /v1/decide (durable, enriched)",
+            d.rate(),
+            d.p50,
+            d.p99,
+            100.0 * d.rate() / h.rate()
+        );
+        println!(
+            "  decisions acknowledged: {} (allow {allow}, deny {deny}); log commits: {batches}, {:.1} records per commit",
+            allow + deny,
+            (allow + deny) as f64 / batches.max(1) as f64
+        );
+
+        // ---- 2. durable log ingest through the log writer ----
+        let store = pdp_server::store::open(&format!("sqlite:{}", dir.path().join("ingest.db").display())).unwrap();
+        let ingest_metrics = Arc::new(pdp_server::metrics::Metrics::default());
+        let (writer, join) = LogWriter::spawn(
+            store.clone(),
+            pdp_server::logwriter::DEFAULT_MAX_BATCH,
+            Some(ingest_metrics.clone()),
+        );
+        let next = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..writers {
+            let (w, next) = (writer.clone(), next.clone());
+            tasks.spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= records {
+                        break;
+                    }
+                    w.append(record(i)).await.unwrap();
+                }
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+        let elapsed = start.elapsed();
+        writer.close().await;
+        join.await.unwrap();
+        let n = tokio::task::spawn_blocking(move || {
+            store
+                .query_access(&pdp_server::model::LogQuery { limit: Some(10_000), ..Default::default() })
+                .map(|v| v.len())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(n, 10_000.min(records));
+        let rate = records as f64 / elapsed.as_secs_f64();
+        println!();
+        println!("Durable access-log ingest on SQLite (WAL, synchronous=FULL), {writers} concurrent writers, one record each per append");
+        println!("{:<44} {:>12} {:>10} {:>12}", "path", "records", "seconds", "records/s");
+        println!("{:<44} {:>12} {:>10.2} {:>12.0}", "LogWriter::append (group commit)", records, elapsed.as_secs_f64(), rate);
+        println!(
+            "  commits: {}, {:.1} records per commit",
+            ingest_metrics.log_batch_size.count(),
+            records as f64 / ingest_metrics.log_batch_size.count().max(1) as f64
+        );
+        println!();
+        println!(
+            "goals: decisions >= 50% of hello-world: {} ({:.0}%); ingest >= 20000 records/s: {} ({rate:.0})",
+            if d.rate() >= 0.5 * h.rate() { "met" } else { "NOT met" },
+            100.0 * d.rate() / h.rate(),
+            if rate >= 20_000.0 { "met" } else { "NOT met" },
+        );
+    });
+}

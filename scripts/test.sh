@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 shared=../shared
 [ -d "$shared/golden" ] || { echo "../shared (spec and golden cases) must sit beside the clone"; exit 2; }
 
-# Real peers the tests talk to: a throwaway PostgreSQL cluster (the storage suite runs
-# against SQLite and PostgreSQL alike).
+# Real peers the tests talk to. A throwaway PostgreSQL cluster: the storage suite runs
+# against SQLite and PostgreSQL alike.
+# An SMTP server (aiosmtpd) captures alert mail; a country database (MMDB, from the npm
+# registry) backs source.country lookups.
+python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+bash scripts/fetch_geoip.sh "$HOME/.cache/rzts/geoip" >/dev/null
 bash scripts/postgres.sh start >/dev/null
 RZTS_TEST_PG_URL=$(bash scripts/postgres.sh url)
 export RZTS_TEST_PG_URL

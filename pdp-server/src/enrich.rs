@@ -16,14 +16,16 @@
 //! once); the user's latest accesses are kept in memory as this server records
 //! them, and re-read from the store after `cache_ttl`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use policy_core::context::{Device as DeviceCtx, Request};
+use policy_core::decision::Effect;
+use policy_core::value::{CountryCode, Point};
 
-use crate::detector::{Assessment, Detector, Observation};
+use crate::detector::{Assessment, Detector, Observation, PastAccess};
 use crate::geoip::GeoIp;
 use crate::model::{AccessRecord, Device, User};
 use crate::store::{Store, StoreError};
@@ -34,7 +36,7 @@ pub struct Enriched {
     /// The enriched context.
     pub request: Request,
     /// The directory's entry for `user.id`, when there is one.
-    pub user: Option<User>,
+    pub user: Option<Arc<User>>,
     /// The detector's assessment, when the request names a user.
     pub assessment: Option<Assessment>,
 }
@@ -46,14 +48,64 @@ impl Enriched {
     }
 }
 
+/// What the detector needs of one earlier access, kept in memory per user. Unlike
+/// the access log it also keeps the device's reported location, so impossible
+/// travel can use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Past {
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Source country.
+    pub country: Option<CountryCode>,
+    /// Device id.
+    pub device: Option<String>,
+    /// Whether it was denied.
+    pub denied: bool,
+    /// The device's reported location.
+    pub location: Option<Point>,
+}
+
+impl Past {
+    /// From an access record (which keeps no location).
+    pub fn from_record(r: &AccessRecord, location: Option<Point>) -> Past {
+        Past {
+            time: r.time,
+            country: r.country.as_deref().and_then(|c| c.parse().ok()),
+            device: r.device.clone(),
+            denied: r.decision == Effect::Deny,
+            location,
+        }
+    }
+}
+
+impl PastAccess for Past {
+    fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    fn user(&self) -> Option<&str> {
+        None
+    }
+    fn country(&self) -> Option<&str> {
+        self.country.as_ref().map(CountryCode::as_str)
+    }
+    fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+    fn denied(&self) -> bool {
+        self.denied
+    }
+    fn location(&self) -> Option<Point> {
+        self.location
+    }
+}
+
 struct Cached<T> {
     at: Instant,
     value: T,
 }
 
-#[derive(Clone)]
 struct UserEntry {
-    user: Option<User>,
+    user: Option<Arc<User>>,
     groups: Vec<String>,
 }
 
@@ -66,9 +118,9 @@ pub struct Enricher {
     ttl: Duration,
     geoip: Option<GeoIp>,
     detector: Detector,
-    users: Mutex<HashMap<String, Cached<UserEntry>>>,
-    devices: Mutex<HashMap<String, Cached<Option<Device>>>>,
-    recent: Mutex<HashMap<String, Cached<VecDeque<AccessRecord>>>>,
+    users: Mutex<HashMap<String, Cached<Arc<UserEntry>>>>,
+    devices: Mutex<HashMap<String, Cached<Option<Arc<Device>>>>>,
+    recent: Mutex<HashMap<String, Cached<Vec<Past>>>>,
 }
 
 impl std::fmt::Debug for Enricher {
@@ -81,12 +133,23 @@ impl std::fmt::Debug for Enricher {
     }
 }
 
-fn fresh<T>(c: &Cached<T>, ttl: Duration) -> bool {
-    c.at.elapsed() < ttl
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn cached<T: Clone>(
+    map: &Mutex<HashMap<String, Cached<T>>>,
+    key: &str,
+    ttl: Duration,
+) -> Option<T> {
+    lock(map)
+        .get(key)
+        .filter(|c| c.at.elapsed() < ttl)
+        .map(|c| c.value.clone())
 }
 
 fn put<T>(map: &Mutex<HashMap<String, Cached<T>>>, key: &str, value: T) {
-    let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+    let mut m = lock(map);
     if m.len() >= CACHE_CAP {
         m.clear();
     }
@@ -102,9 +165,9 @@ fn put<T>(map: &Mutex<HashMap<String, Cached<T>>>, key: &str, value: T) {
 /// What one blocking trip to the store brought back.
 #[derive(Default)]
 struct Loaded {
-    user: Option<UserEntry>,
-    device: Option<Option<Device>>,
-    recent: Option<Vec<AccessRecord>>,
+    user: Option<Arc<UserEntry>>,
+    device: Option<Option<Arc<Device>>>,
+    recent: Option<Vec<Past>>,
 }
 
 impl Enricher {
@@ -138,33 +201,27 @@ impl Enricher {
 
     /// Forgets what is cached about a user (after a directory change).
     pub fn invalidate_user(&self, id: &str) {
-        self.users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        lock(&self.users).remove(id);
     }
 
     /// Forgets what is cached about a device (after a directory change).
     pub fn invalidate_device(&self, id: &str) {
-        self.devices
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        lock(&self.devices).remove(id);
     }
 
     /// Forgets every cached user (after a group change).
     pub fn invalidate_users(&self) {
-        self.users.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        lock(&self.users).clear();
     }
 
     /// Remembers an access as the user's latest (called as each decision is
-    /// recorded, so the next one is compared with it).
-    pub fn note(&self, record: &AccessRecord) {
+    /// recorded, so the next one is compared with it). `location` is the device's
+    /// reported location, which the access log does not keep.
+    pub fn note(&self, record: &AccessRecord, location: Option<Point>) {
         let Some(user) = &record.user else { return };
         let n = self.detector.config().history.max(1);
-        let mut m = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = m.get_mut(user) {
-            c.value.push_front(record.clone());
+        if let Some(c) = lock(&self.recent).get_mut(user) {
+            c.value.insert(0, Past::from_record(record, location));
             c.value.truncate(n);
         }
     }
@@ -182,43 +239,21 @@ impl Enricher {
         let history = self.detector.config().history.max(1);
 
         // What the caches have, and what must be read from the store.
-        let mut user_entry: Option<UserEntry> = None;
-        let mut device: Option<Option<Device>> = None;
-        let mut recent: Option<Vec<AccessRecord>> = None;
-        if let Some(uid) = &user_id {
-            if let Some(c) = self
-                .users
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(uid)
-                .filter(|c| fresh(c, self.ttl))
-            {
-                user_entry = Some(c.value.clone());
-            }
-            if let Some(c) = self
-                .recent
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(uid)
-                .filter(|c| fresh(c, self.ttl))
-            {
-                recent = Some(c.value.iter().cloned().collect());
-            }
-        }
-        if let Some(did) = &device_id {
-            if let Some(c) = self
-                .devices
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(did)
-                .filter(|c| fresh(c, self.ttl))
-            {
-                device = Some(c.value.clone());
-            }
-        }
+        let mut user_entry = user_id
+            .as_deref()
+            .and_then(|u| cached(&self.users, u, self.ttl));
+        let mut device = device_id
+            .as_deref()
+            .and_then(|d| cached(&self.devices, d, self.ttl));
+        let recent_cached = user_id.as_deref().is_some_and(|u| {
+            lock(&self.recent)
+                .get(u)
+                .is_some_and(|c| c.at.elapsed() < self.ttl)
+        });
         let need_user = user_id.is_some() && user_entry.is_none();
         let need_device = device_id.is_some() && device.is_none();
-        let need_recent = user_id.is_some() && recent.is_none();
+        let need_recent = user_id.is_some() && !recent_cached;
+        let mut loaded_recent: Option<Vec<Past>> = None;
         if need_user || need_device || need_recent {
             let store = self.store.clone();
             let (u, d) = (user_id.clone(), device_id.clone());
@@ -231,35 +266,41 @@ impl Enricher {
                     } else {
                         Vec::new()
                     };
-                    l.user = Some(UserEntry { user, groups });
+                    l.user = Some(Arc::new(UserEntry {
+                        user: user.map(Arc::new),
+                        groups,
+                    }));
                 }
                 if let (true, Some(d)) = (need_device, &d) {
-                    l.device = Some(store.get_device(d)?);
+                    l.device = Some(store.get_device(d)?.map(Arc::new));
                 }
                 if let (true, Some(u)) = (need_recent, &u) {
-                    l.recent = Some(store.recent_access(u, history)?);
+                    let records = store.recent_access(u, history)?;
+                    l.recent = Some(records.iter().map(|r| Past::from_record(r, None)).collect());
                 }
                 Ok(l)
             })
             .await
             .map_err(|e| StoreError::Backend(format!("directory lookup failed: {e}")))??;
+            let caching = !self.ttl.is_zero();
             if let (Some(e), Some(u)) = (loaded.user, &user_id) {
-                if !self.ttl.is_zero() {
+                if caching {
                     put(&self.users, u, e.clone());
                 }
                 user_entry = Some(e);
             }
             if let (Some(dv), Some(d)) = (loaded.device, &device_id) {
-                if !self.ttl.is_zero() {
+                if caching {
                     put(&self.devices, d, dv.clone());
                 }
                 device = Some(dv);
             }
             if let (Some(r), Some(u)) = (loaded.recent, &user_id) {
-                if !self.ttl.is_zero() {
-                    put(&self.recent, u, r.iter().cloned().collect());
+                if caching {
+                    put(&self.recent, u, r);
+                } else {
+                    loaded_recent = Some(r);
                 }
-                recent = Some(r);
             }
         }
 
@@ -282,8 +323,8 @@ impl Enricher {
                 .flatten()
                 .filter(|d| user.is_some() && user_id.as_deref() == Some(d.owner.as_str()));
             req.device.registered = Some(owned.is_some());
-            if let Some(posture) = owned.and_then(|d| d.posture) {
-                merge_device(&mut req.device, &posture);
+            if let Some(posture) = owned.as_ref().and_then(|d| d.posture.as_ref()) {
+                merge_device(&mut req.device, posture);
             }
         }
 
@@ -301,9 +342,13 @@ impl Enricher {
         }
 
         // Risk from the user's latest accesses.
-        let assessment = Observation::from_request(&req, now).map(|obs| {
-            let history = recent.unwrap_or_default();
-            self.detector.assess(&obs, &history)
+        let assessment = Observation::from_request(&req, now).map(|obs| match &loaded_recent {
+            Some(r) => self.detector.assess(&obs, r),
+            None => {
+                let recent = lock(&self.recent);
+                let history: &[Past] = recent.get(&obs.user).map_or(&[], |c| &c.value);
+                self.detector.assess(&obs, history)
+            }
         });
         if let Some(a) = &assessment {
             let risk = &mut req.risk;

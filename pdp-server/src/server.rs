@@ -217,10 +217,6 @@ impl Server {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(io_err(format!("creating {}", config.data_dir.display())))?;
-        let (token, token_source) = admin_token(&config)?;
-        let (signer, key_generated) = Signer::load_or_generate(&config.signing_key_path())?;
-        let signer = Arc::new(signer);
-
         let url = config.store_url();
         let open_url = url.clone();
         let store = tokio::task::spawn_blocking(move || crate::store::open(&open_url))
@@ -233,6 +229,21 @@ impl Server {
                 url: redact(&url),
                 why: e.to_string(),
             })?;
+        Server::start_with_store(config, store).await
+    }
+
+    /// Starts the server with a store opened by the caller (the configured store
+    /// URL is then only shown, not opened). For embedding and tests.
+    pub async fn start_with_store(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<RunningServer, ServerError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(io_err(format!("creating {}", config.data_dir.display())))?;
+        let (token, token_source) = admin_token(&config)?;
+        let (signer, key_generated) = Signer::load_or_generate(&config.signing_key_path())?;
+        let signer = Arc::new(signer);
 
         let policy_file = policy_path(&config)?;
         let state_path = config.data_dir.join("bundle_state.json");

@@ -6,7 +6,7 @@
 //! the tests print a SKIPPED line, or fail when `CI` is set. `PYTHON` overrides the
 //! interpreter.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -55,7 +55,8 @@ fn start_sink(name: &str, auth: Option<&str>) -> Option<Sink> {
         if std::env::var_os("CI").is_some() {
             panic!("CI is set and {msg}");
         }
-        eprintln!("SKIPPED {name}: {msg}");
+        // Straight to stderr, past the test harness's output capture.
+        let _ = writeln!(std::io::stderr(), "SKIPPED {name}: {msg}");
         return None;
     }
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))

@@ -35,7 +35,7 @@ fn rec(time: DateTime<Utc>, country: Option<&str>, device: Option<&str>) -> Acce
 fn office_history() -> Vec<AccessRecord> {
     (1..=10)
         .map(|days| {
-            let hour_jst = 9 + (days as i64 % 10); // 10..18, 9
+            let hour_jst = 9 + days % 10; // 10..18, 9
             let t = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap() - Duration::days(days)
                 + Duration::hours(hour_jst - 9);
             rec(t, Some("JP"), Some("PC-0042"))

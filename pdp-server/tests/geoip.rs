@@ -8,6 +8,7 @@
 //! fails), otherwise it prints a SKIPPED line.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -179,7 +180,9 @@ fn real_db() -> Option<PathBuf> {
         return Some(path);
     }
     if std::env::var_os("CI").is_none() {
-        eprintln!(
+        // Straight to stderr, past the test harness's output capture.
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED real GeoIP database tests: {} is missing (run scripts/fetch_geoip.sh {})",
             path.display(),
             dir.display()

@@ -770,3 +770,41 @@ async fn suspicious_access_is_blocked_when_configured() {
         .contains("不審なアクセス"));
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_country_comes_from_the_geoip_database() {
+    use maxminddb_writer::metadata::IpVersion;
+    let dir = TempDir::new("geoip");
+    let mut db = maxminddb_writer::Database::default();
+    db.metadata.ip_version = IpVersion::V4;
+    db.metadata.database_type = "geo-whois-asn-country".into();
+    db.metadata.binary_format_major_version = 2;
+    db.metadata.languages = vec!["en".into()];
+    for (cidr, cc) in [("203.0.113.0/24", "JP"), ("198.51.100.0/24", "US")] {
+        let mut rec = std::collections::BTreeMap::new();
+        rec.insert("country_code", cc);
+        let data = db.insert_value(rec).unwrap();
+        let net: maxminddb_writer::paths::IpAddrWithMask = cidr.parse().unwrap();
+        db.insert_node(net, data);
+    }
+    let mmdb = dir.path().join("country.mmdb");
+    std::fs::write(&mmdb, db.write_to(Vec::new()).unwrap()).unwrap();
+    let mut c = config(dir.path());
+    c.geoip = Some(mmdb);
+    let s = start_with(c).await;
+    let access = |ip: &str| {
+        json!({"app": "github", "authenticated": true, "context": {
+            "user": {"id": "endo"}, "source": {"ip": ip},
+            "device": {"tpm": {"enabled": true}, "disk": {"encrypted": true, "method": "bitlocker"}}}})
+    };
+    let v = decide(s.addr(), access("203.0.113.7")).await.json();
+    assert_eq!(v["decision"], "allow", "{v}");
+    // A country the PEP sent is kept.
+    let mut sent = access("203.0.113.7");
+    sent["context"]["source"]["country"] = json!("US");
+    assert_eq!(decide(s.addr(), sent).await.json()["decision"], "deny");
+    let records = all_records(&s).await;
+    assert!(records.iter().any(|r| r.country.as_deref() == Some("JP")));
+    assert!(records.iter().any(|r| r.country.as_deref() == Some("US")));
+    s.shutdown().await.unwrap();
+}

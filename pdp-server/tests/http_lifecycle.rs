@@ -150,3 +150,171 @@ async fn policy_file_changes_reload_and_failures_keep_the_last_good_rules() {
     );
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_defaults_start_with_no_files_and_keep_their_secrets() {
+    let dir = TempDir::new("defaults");
+    let mut c = pdp_server::config::ServerConfig::embedded_default();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.data_dir = dir.path().join("data");
+    // The default policy path does not exist here (tests run in pdp-server/), so
+    // the embedded sample policy is written to the data directory and used.
+    assert!(!c.policy.exists());
+    let s = pdp_server::server::Server::start(c.clone()).await.unwrap();
+    let summary = s.summary();
+    assert!(summary.contains(&s.url()), "{summary}");
+    assert!(summary.contains("admin token (generated"), "{summary}");
+    let token = s.admin_token().to_string();
+    assert!(summary.contains(&token));
+    let token_file = dir.path().join("data/admin_token");
+    let key_file = dir.path().join("data/bundle_signing.key");
+    #[cfg(unix)]
+    for f in [&token_file, &key_file] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", f.display());
+    }
+    assert!(dir.path().join("data/rzts.db").exists());
+    assert!(dir.path().join("data/policies.toml").exists());
+    assert!(dir.path().join("data/policies.lock").exists());
+    let key1 = get(s.addr(), "/v1/bundle/key").await.json();
+    let apps = request(
+        s.addr(),
+        "GET",
+        "/v1/admin/apps",
+        &[("authorization", &format!("Bearer {token}"))],
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(apps["apps"].as_array().unwrap().len(), 5);
+    s.shutdown().await.unwrap();
+
+    // Second start: the same token (not shown again) and the same signing key.
+    let s = pdp_server::server::Server::start(c).await.unwrap();
+    assert_eq!(s.admin_token(), token);
+    assert!(!s.summary().contains(&token));
+    assert_eq!(get(s.addr(), "/v1/bundle/key").await.json(), key1);
+    s.shutdown().await.unwrap();
+}
+
+/// A store whose access log can be made to fail.
+struct Flaky {
+    inner: std::sync::Arc<dyn pdp_server::store::Store>,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+mod flaky_impl {
+    use super::Flaky;
+    use chrono::{DateTime, Utc};
+    use pdp_server::model::*;
+    use pdp_server::store::{Store, StoreError};
+    use std::sync::atomic::Ordering;
+
+    impl Store for Flaky {
+        fn migrate(&self) -> Result<(), StoreError> {
+            self.inner.migrate()
+        }
+        fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+            self.inner.create_user(user)
+        }
+        fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+            self.inner.get_user(id)
+        }
+        fn list_users(&self) -> Result<Vec<User>, StoreError> {
+            self.inner.list_users()
+        }
+        fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<(), StoreError> {
+            self.inner.set_user_disabled(id, disabled)
+        }
+        fn set_user_password(&self, id: &str, h: &str) -> Result<(), StoreError> {
+            self.inner.set_user_password(id, h)
+        }
+        fn set_user_totp(&self, id: &str, s: Option<&str>) -> Result<(), StoreError> {
+            self.inner.set_user_totp(id, s)
+        }
+        fn create_group(&self, name: &str) -> Result<(), StoreError> {
+            self.inner.create_group(name)
+        }
+        fn list_groups(&self) -> Result<Vec<Group>, StoreError> {
+            self.inner.list_groups()
+        }
+        fn add_member(&self, g: &str, u: &str) -> Result<(), StoreError> {
+            self.inner.add_member(g, u)
+        }
+        fn remove_member(&self, g: &str, u: &str) -> Result<(), StoreError> {
+            self.inner.remove_member(g, u)
+        }
+        fn groups_of(&self, u: &str) -> Result<Vec<String>, StoreError> {
+            self.inner.groups_of(u)
+        }
+        fn register_device(&self, id: &str, owner: &str) -> Result<Device, StoreError> {
+            self.inner.register_device(id, owner)
+        }
+        fn get_device(&self, id: &str) -> Result<Option<Device>, StoreError> {
+            self.inner.get_device(id)
+        }
+        fn list_devices(&self) -> Result<Vec<Device>, StoreError> {
+            self.inner.list_devices()
+        }
+        fn record_posture(
+            &self,
+            id: &str,
+            p: &policy_core::context::Device,
+            at: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.inner.record_posture(id, p, at)
+        }
+        fn delete_device(&self, id: &str) -> Result<(), StoreError> {
+            self.inner.delete_device(id)
+        }
+        fn append_access(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError::Backend("disk full".into()));
+            }
+            self.inner.append_access(records)
+        }
+        fn query_access(&self, q: &LogQuery) -> Result<Vec<AccessRecord>, StoreError> {
+            self.inner.query_access(q)
+        }
+        fn recent_access(&self, u: &str, n: usize) -> Result<Vec<AccessRecord>, StoreError> {
+            self.inner.recent_access(u, n)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_whose_record_cannot_be_written_is_not_given() {
+    use std::sync::atomic::Ordering;
+    let dir = TempDir::new("flaky");
+    let c = config(dir.path());
+    std::fs::write(&c.policy, POLICY).unwrap();
+    let url = c.store_url();
+    let inner = tokio::task::spawn_blocking(move || pdp_server::store::open(&url))
+        .await
+        .unwrap()
+        .unwrap();
+    let flaky = std::sync::Arc::new(Flaky {
+        inner,
+        fail: false.into(),
+    });
+    let s = pdp_server::server::Server::start_with_store(c, flaky.clone())
+        .await
+        .unwrap();
+    let a = s.addr();
+    let body = json!({"app": "github", "authenticated": true, "context": {"user": {"id": "abe"}}});
+    assert_eq!(decide(a, body.clone()).await.status, 200);
+    flaky.fail.store(true, Ordering::SeqCst);
+    let r = decide(a, body.clone()).await;
+    assert_eq!(r.status, 503);
+    let v = r.json();
+    assert_eq!(v["error"], "log_unavailable");
+    assert!(v.get("decision").is_none() && v.get("decision_id").is_none());
+    assert!(get(a, "/metrics")
+        .await
+        .text()
+        .contains("rzts_log_errors_total 1"));
+    flaky.fail.store(false, Ordering::SeqCst);
+    assert_eq!(decide(a, body).await.status, 200);
+    s.shutdown().await.unwrap();
+}

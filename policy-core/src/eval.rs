@@ -217,19 +217,17 @@ pub struct Cause {
 /// The conditions that made `rule` come out as it did on `req`: for a FALSE `and`
 /// its FALSE parts, for a FALSE `or` all its parts, for UNKNOWN the UNKNOWN parts,
 /// and so on down to the conditions. Returns the rule's value too.
+///
+/// One pass: every condition is evaluated once, its cause recorded, and a node keeps
+/// only the causes of the parts that have the node's own value.
 pub fn explain(rule: &Rule, req: &Request, tz: Tz) -> (Truth, Vec<Cause>) {
     let mut out = Vec::new();
-    let mut counter = 0;
-    let t = explain_into(rule, req, tz, &mut counter, &mut out);
+    let mut next = 0;
+    let t = explain_into(rule, req, tz, &mut next, &mut out);
     (t, out)
 }
 
-fn count(rule: &Rule) -> usize {
-    let mut n = 0;
-    rule.visit_conditions(&mut |_| n += 1);
-    n
-}
-
+/// Evaluates `rule`, appending the causes of its value to `out`.
 fn explain_into(
     rule: &Rule,
     req: &Request,
@@ -237,49 +235,129 @@ fn explain_into(
     next: &mut usize,
     out: &mut Vec<Cause>,
 ) -> Truth {
-    let value = eval_rule(rule, req, tz);
     match rule {
         Rule::Atom(c) => {
-            let index = *next;
-            *next += 1;
+            let truth = eval_condition(c, req, tz);
             out.push(Cause {
-                index,
-                truth: eval_condition(c, req, tz),
+                index: *next,
+                truth,
             });
+            *next += 1;
+            truth
         }
+        Rule::Not(r) => !explain_into(r, req, tz, next, out),
         Rule::And(parts) | Rule::Or(parts) => {
+            let is_and = matches!(rule, Rule::And(_));
+            let start = out.len();
+            // (value, end of its causes in `out`) per part.
+            let mut spans: Vec<(Truth, usize)> = Vec::with_capacity(parts.len());
             for p in parts {
-                let pv = eval_rule(p, req, tz);
-                // A part explains the whole when it has the whole's value.
-                if pv == value {
-                    explain_into(p, req, tz, next, out);
-                } else {
-                    *next += count(p);
-                }
+                let v = explain_into(p, req, tz, next, out);
+                spans.push((v, out.len()));
             }
-        }
-        Rule::Not(r) => {
-            explain_into(r, req, tz, next, out);
+            let values = spans.iter().map(|(v, _)| *v);
+            let value = if is_and {
+                values.fold(Truth::True, kleene_and)
+            } else {
+                values.fold(Truth::False, kleene_or)
+            };
+            keep_matching(out, start, &spans, |v| v == value);
+            value
         }
         Rule::Implies(a, b) => {
-            let av = eval_rule(a, req, tz);
-            let bv = eval_rule(b, req, tz);
-            // a -> b is (not a) or b: explain the parts whose contribution matches.
-            if !av == value {
-                explain_into(a, req, tz, next, out);
-            } else {
-                *next += count(a);
+            // a -> b is (not a) or b: keep the parts whose contribution matches.
+            let start = out.len();
+            let va = explain_into(a, req, tz, next, out);
+            let mid = out.len();
+            let vb = explain_into(b, req, tz, next, out);
+            let value = kleene_or(!va, vb);
+            let spans = [(!va, mid), (vb, out.len())];
+            keep_matching(out, start, &spans, |v| v == value);
+            value
+        }
+    }
+}
+
+/// Drops from `out[start..]` the causes of parts whose value fails `keep`; `spans`
+/// gives each part's value and the end of its causes.
+fn keep_matching(
+    out: &mut Vec<Cause>,
+    start: usize,
+    spans: &[(Truth, usize)],
+    keep: impl Fn(Truth) -> bool,
+) {
+    let mut write = start;
+    let mut read = start;
+    for &(v, end) in spans {
+        if keep(v) {
+            while read < end {
+                out[write] = out[read];
+                write += 1;
+                read += 1;
             }
-            if bv == value {
-                explain_into(b, req, tz, next, out);
-            } else {
-                *next += count(b);
+        }
+        read = end;
+    }
+    out.truncate(write);
+}
+
+fn kleene_and(a: Truth, b: Truth) -> Truth {
+    match (a, b) {
+        (Truth::False, _) | (_, Truth::False) => Truth::False,
+        (Truth::True, Truth::True) => Truth::True,
+        _ => Truth::Unknown,
+    }
+}
+
+fn kleene_or(a: Truth, b: Truth) -> Truth {
+    match (a, b) {
+        (Truth::True, _) | (_, Truth::True) => Truth::True,
+        (Truth::False, Truth::False) => Truth::False,
+        _ => Truth::Unknown,
+    }
+}
+
+/// One line of an evaluation trace: a node of the rule, its depth and its value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TraceLine {
+    /// Nesting depth (0 = the whole rule).
+    pub depth: usize,
+    /// `and`, `or`, `not`, `->` or the condition's canonical text.
+    pub node: String,
+    /// The node's value.
+    pub value: &'static str,
+}
+
+/// The value of every node of `rule` on `req`, top-down (for `rzts decide --explain`).
+pub fn trace(rule: &Rule, req: &Request, tz: Tz) -> Vec<TraceLine> {
+    fn walk(r: &Rule, req: &Request, tz: Tz, depth: usize, out: &mut Vec<TraceLine>) {
+        let value = match eval_rule(r, req, tz) {
+            Truth::True => "TRUE",
+            Truth::False => "FALSE",
+            Truth::Unknown => "UNKNOWN",
+        };
+        let node = match r {
+            Rule::Atom(c) => c.to_string(),
+            Rule::And(_) => "and".into(),
+            Rule::Or(_) => "or".into(),
+            Rule::Not(_) => "not".into(),
+            Rule::Implies(..) => "->".into(),
+        };
+        out.push(TraceLine { depth, node, value });
+        match r {
+            Rule::Atom(_) => {}
+            Rule::And(v) | Rule::Or(v) => v.iter().for_each(|p| walk(p, req, tz, depth + 1, out)),
+            Rule::Not(p) => walk(p, req, tz, depth + 1, out),
+            Rule::Implies(a, b) => {
+                walk(a, req, tz, depth + 1, out);
+                walk(b, req, tz, depth + 1, out);
             }
         }
     }
-    value
+    let mut out = Vec::new();
+    walk(rule, req, tz, 0, &mut out);
+    out
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,44 +411,40 @@ mod tests {
     }
 }
 
-/// One line of an evaluation trace: a node of the rule, its depth and its value.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TraceLine {
-    /// Nesting depth (0 = the whole rule).
-    pub depth: usize,
-    /// `and`, `or`, `not`, `->` or the condition's canonical text.
-    pub node: String,
-    /// The node's value.
-    pub value: &'static str,
-}
+#[cfg(test)]
+mod explain_tests {
+    use super::*;
+    use crate::text::parse_rule;
 
-/// The value of every node of `rule` on `req`, top-down (for `rzts decide --explain`).
-pub fn trace(rule: &Rule, req: &Request, tz: Tz) -> Vec<TraceLine> {
-    fn walk(r: &Rule, req: &Request, tz: Tz, depth: usize, out: &mut Vec<TraceLine>) {
-        let value = match eval_rule(r, req, tz) {
-            Truth::True => "TRUE",
-            Truth::False => "FALSE",
-            Truth::Unknown => "UNKNOWN",
-        };
-        let node = match r {
-            Rule::Atom(c) => c.to_string(),
-            Rule::And(_) => "and".into(),
-            Rule::Or(_) => "or".into(),
-            Rule::Not(_) => "not".into(),
-            Rule::Implies(..) => "->".into(),
-        };
-        out.push(TraceLine { depth, node, value });
-        match r {
-            Rule::Atom(_) => {}
-            Rule::And(v) | Rule::Or(v) => v.iter().for_each(|p| walk(p, req, tz, depth + 1, out)),
-            Rule::Not(p) => walk(p, req, tz, depth + 1, out),
-            Rule::Implies(a, b) => {
-                walk(a, req, tz, depth + 1, out);
-                walk(b, req, tz, depth + 1, out);
-            }
-        }
+    #[test]
+    fn explain_keeps_only_parts_with_the_nodes_value() {
+        let tz = chrono_tz::Asia::Tokyo;
+        let req =
+            Request::from_json(r#"{"source":{"country":"US"},"auth":{"mfa":false}}"#).unwrap();
+        // FALSE or: every part explains it.
+        let r = parse_rule(r#"source.country == "JP" or auth.mfa == true"#).unwrap();
+        let (t, c) = explain(&r, &req, tz);
+        assert_eq!(t, Truth::False);
+        assert_eq!(c.iter().map(|c| c.index).collect::<Vec<_>>(), vec![0, 1]);
+        // UNKNOWN and: only the unknown part (device.tpm.enabled), index 2.
+        let r = parse_rule(
+            r#"source.country == "US" and auth.mfa == false and device.tpm.enabled == true"#,
+        )
+        .unwrap();
+        let (t, c) = explain(&r, &req, tz);
+        assert_eq!(t, Truth::Unknown);
+        assert_eq!(
+            c,
+            vec![Cause {
+                index: 2,
+                truth: Truth::Unknown
+            }]
+        );
+        // FALSE implication: the TRUE premise and the FALSE conclusion.
+        let r = parse_rule(r#"source.country == "US" -> auth.mfa == true"#).unwrap();
+        let (t, c) = explain(&r, &req, tz);
+        assert_eq!(t, Truth::False);
+        assert_eq!(c.len(), 2);
+        assert_eq!(t, eval_rule(&r, &req, tz));
     }
-    let mut out = Vec::new();
-    walk(rule, req, tz, 0, &mut out);
-    out
 }

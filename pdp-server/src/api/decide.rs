@@ -127,15 +127,30 @@ struct BatchAnswer {
     decisions: Vec<Answer>,
 }
 
-/// A new decision id: a ULID (time-ordered, 26 characters).
+/// A new decision id: a ULID (26 characters, ordered by time). Its 80 "random"
+/// bits are a per-process random start plus a counter, so ids never repeat within
+/// a process and collide across processes only with negligible probability,
+/// without a system call per decision. Decision ids are references for the
+/// helpdesk, not secrets: reading the log needs the admin token.
 pub fn new_decision_id(now: DateTime<Utc>) -> String {
-    let mut r = [0u8; 16];
-    if getrandom::getrandom(&mut r).is_err() {
-        // Uniqueness still holds in practice from the clock's nanoseconds.
-        r[..8].copy_from_slice(&now.timestamp_nanos_opt().unwrap_or(0).to_le_bytes());
-    }
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+    static BASE: OnceLock<u128> = OnceLock::new();
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| {
+        let mut r = [0u8; 16];
+        if getrandom::getrandom(&mut r).is_err() {
+            // No OS randomness: the start time still separates processes.
+            let t = Utc::now().timestamp_nanos_opt().unwrap_or(0);
+            r[..8].copy_from_slice(&t.to_le_bytes());
+            r[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+        }
+        u128::from_le_bytes(r)
+    });
+    let seq = u128::from(SEQ.fetch_add(1, Ordering::Relaxed));
+    let random = base.wrapping_add(seq) & ((1u128 << 80) - 1);
     let ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-    ulid::Ulid::from_parts(ms, u128::from_le_bytes(r)).to_string()
+    ulid::Ulid::from_parts(ms, random).to_string()
 }
 
 fn reason(code: &str, attribute: Option<&str>, message: String) -> Reason {
@@ -316,7 +331,7 @@ pub async fn decide(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Res
                 .map(Assessment::codes)
                 .unwrap_or_default(),
         };
-        state.enricher.note(&record);
+        state.enricher.note(&record, ctx.device.location);
         let risk = enriched.assessment.as_ref().map(|a| RiskOut {
             suspicious: a.suspicious,
             score: a.score,

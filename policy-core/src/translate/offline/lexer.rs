@@ -6,7 +6,9 @@
 //! where a free name is expected (a group name before 「グループ」, an app before
 //! 「インストール」) and refuses them everywhere else.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use crate::country;
 use crate::value::{CountryCode, WeekdaySet};
@@ -716,6 +718,37 @@ fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '*' | '@' | '+' | '%')
 }
 
+/// The lexicon and the Japanese country names, indexed by first character, so the
+/// lexer tries only the entries that can match at a position.
+struct Index {
+    lexicon: HashMap<char, Vec<usize>>,
+    countries: HashMap<char, Vec<(&'static str, CountryCode)>>,
+}
+
+static INDEX: LazyLock<Index> = LazyLock::new(|| {
+    let mut lexicon: HashMap<char, Vec<usize>> = HashMap::new();
+    for (k, (surface, _)) in LEXICON.iter().enumerate() {
+        if let Some(first) = surface.chars().next() {
+            lexicon.entry(first).or_default().push(k);
+        }
+    }
+    let mut countries: HashMap<char, Vec<(&'static str, CountryCode)>> = HashMap::new();
+    for c in country::COUNTRIES {
+        let Ok(code) = c.code.parse::<CountryCode>() else {
+            continue;
+        };
+        for name in c.names() {
+            match name.chars().next() {
+                Some(first) if !first.is_ascii() => {
+                    countries.entry(first).or_default().push((name, code));
+                }
+                _ => {}
+            }
+        }
+    }
+    Index { lexicon, countries }
+});
+
 /// Splits folded text into tokens.
 pub(crate) fn lex(text: &str) -> Vec<Token> {
     let mut out: Vec<Token> = Vec::new();
@@ -767,7 +800,8 @@ pub(crate) fn lex(text: &str) -> Vec<Token> {
         }
         // Longest Japanese lexicon entry or country name at this position.
         let mut best: Option<(usize, Vec<Tok>)> = None;
-        for (surface, toks) in LEXICON {
+        for &k in INDEX.lexicon.get(&c).map(Vec::as_slice).unwrap_or_default() {
+            let (surface, toks) = &LEXICON[k];
             if rest.starts_with(surface) && best.as_ref().is_none_or(|(l, _)| surface.len() > *l) {
                 best = Some((surface.len(), toks.to_vec()));
             }
@@ -787,12 +821,15 @@ pub(crate) fn lex(text: &str) -> Vec<Token> {
                 continue;
             }
         }
-        if let Some((ctry, len)) = country::longest_prefix(rest) {
-            // Japanese names only: ASCII names come through `lex_ascii`.
-            if !rest.as_bytes()[0].is_ascii() && best.as_ref().is_none_or(|(l, _)| len > *l) {
-                if let Ok(code) = ctry.code.parse::<CountryCode>() {
-                    best = Some((len, vec![T::Country(code)]));
-                }
+        // Japanese country names only: ASCII names come through `lex_ascii`.
+        for (name, code) in INDEX
+            .countries
+            .get(&c)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            if rest.starts_with(name) && best.as_ref().is_none_or(|(l, _)| name.len() > *l) {
+                best = Some((name.len(), vec![T::Country(*code)]));
             }
         }
         match best {

@@ -16,8 +16,7 @@
 //! A second group per policy, `breakdown/<policy>/...`, is diagnostic only: it splits
 //! RZTS's time into evaluating the two rules (`rzts_eval`), also finding the causes of
 //! a denial (`rzts_explain`), and the full `decide` with its Japanese reasons
-//! (`rzts_decide`); `proto_prerendered` is a what-if prototype of the proposed fix
-//! (`rzts_benches::prerendered`: the same reasons, rendered once at load time).
+//! (`rzts_decide`, whose reasons are prepared when the rules are compiled).
 //!
 //! Before any timing, every request of the fixtures (the timed ones and the check-only
 //! ones: boundary values, missing attributes) is decided by all three engines and the
@@ -45,7 +44,6 @@ use regorus::{Engine, Value as RegoValue};
 use rzts_benches::decision::{
     cedar_context, policies, rego_input, rzts_request, PolicyFixture, RequestFixture, REGO_QUERY,
 };
-use rzts_benches::prerendered::FastApp;
 use rzts_benches::TZ;
 
 /// One request in each engine's form.
@@ -61,7 +59,6 @@ struct PreparedRequest {
 struct Prepared {
     name: &'static str,
     app: AppRules,
-    proto: FastApp,
     cedar_policies: PolicySet,
     rego: Engine,
     timed: Vec<PreparedRequest>,
@@ -115,8 +112,7 @@ fn rzts_rule(ast: &Rule, text: &str, what: &str) -> Rule {
 fn prepare(p: &PolicyFixture) -> Prepared {
     let require = rzts_rule(&p.require, p.require_text, &format!("{} require", p.name));
     let deny = rzts_rule(&p.deny, p.deny_text, &format!("{} deny", p.name));
-    let app = AppRules::new(Some(require.clone()), Some(deny.clone()));
-    let proto = FastApp::new(Some(require), Some(deny));
+    let app = AppRules::new(Some(require), Some(deny));
     let cedar_policies: PolicySet = p
         .cedar
         .parse()
@@ -127,7 +123,6 @@ fn prepare(p: &PolicyFixture) -> Prepared {
     Prepared {
         name: p.name,
         app,
-        proto,
         cedar_policies,
         rego,
         timed: p.timed.iter().map(prepare_request).collect(),
@@ -182,16 +177,6 @@ fn check_equivalence(p: &mut Prepared, authorizer: &Authorizer, entities: &Entit
             eval_and_explain(require, deny, &r.rzts).0,
             rzts,
             "{} / {}",
-            p.name,
-            r.name
-        );
-        let full = p.app.decide(&r.rzts, Authentication::Authenticated, TZ);
-        let (effect, reasons) = p.proto.decide(&r.rzts, Authentication::Authenticated, TZ);
-        let reasons: Vec<_> = reasons.iter().map(|x| x.to_reason()).collect();
-        assert_eq!(
-            (effect, &reasons),
-            (full.effect, &full.reasons),
-            "{} / {}: the prototype gives other reasons than decide",
             p.name,
             r.name
         );
@@ -266,16 +251,6 @@ fn bench_decisions(c: &mut Criterion<Clock>) {
                 BenchmarkId::new("rzts_explain", &r.name),
                 &r.rzts,
                 |b, req| b.iter(|| eval_and_explain(require, deny, black_box(req))),
-            );
-            group.bench_with_input(
-                BenchmarkId::new("proto_prerendered", &r.name),
-                &r.rzts,
-                |b, req| {
-                    b.iter(|| {
-                        p.proto
-                            .decide(black_box(req), Authentication::Authenticated, TZ)
-                    })
-                },
             );
         }
         group.finish();

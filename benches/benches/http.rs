@@ -14,8 +14,15 @@
 //!
 //! `cargo bench -p rzts-benches --bench http` (use `CARGO_TARGET_DIR` to keep the
 //! bench build apart). Knobs: `RZTS_HTTP_REQUESTS` (default 40000),
-//! `RZTS_HTTP_CONNECTIONS` (64), `RZTS_LOG_RECORDS` (200000), `RZTS_LOG_WRITERS`
-//! (512), `RZTS_BENCH_THREADS` (tokio workers, default: the number of CPUs).
+//! `RZTS_HTTP_CONNECTIONS` (256), `RZTS_HTTP_ROUNDS` (3), `RZTS_HTTP_ONLY`
+//! (`hello` or `decide`, for profiling), `RZTS_LOG_RECORDS` (200000),
+//! `RZTS_LOG_WRITERS` (1024), `RZTS_BENCH_SERVER_THREADS` (1) and
+//! `RZTS_BENCH_CLIENT_THREADS` (1): the tokio workers of the servers' runtime and
+//! of the load generator's.
+//!
+//! Besides requests per second the table shows the process CPU time per request
+//! (server and load generator together): on a shared machine it is the steadier
+//! measure of what a decision costs compared with a hello-world request.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -212,7 +219,7 @@ fn record(i: usize) -> AccessRecord {
         target: "github".into(),
         user: Some(format!("user{}", i % 1000)),
         device: Some(format!("PC-{:04}", i % 1000)),
-        decision: if i % 7 == 0 {
+        decision: if i.is_multiple_of(7) {
             policy_core::decision::Effect::Deny
         } else {
             policy_core::decision::Effect::Allow
@@ -234,23 +241,31 @@ fn main() {
     if !args.is_empty() && !args.iter().any(|a| "http".contains(a.as_str())) {
         return;
     }
-    let threads = env_usize(
-        "RZTS_BENCH_THREADS",
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    );
+    // The servers and the load generator run on separate runtimes, so the load
+    // generator never takes a server's worker thread and both servers get the same.
+    let server_threads = env_usize("RZTS_BENCH_SERVER_THREADS", 1);
+    let client_threads = env_usize("RZTS_BENCH_CLIENT_THREADS", 1);
     let requests = env_usize("RZTS_HTTP_REQUESTS", 40_000);
-    let conns = env_usize("RZTS_HTTP_CONNECTIONS", 64);
+    let conns = env_usize("RZTS_HTTP_CONNECTIONS", 256);
     let records = env_usize("RZTS_LOG_RECORDS", 200_000);
-    let writers = env_usize("RZTS_LOG_WRITERS", 512);
+    let writers = env_usize("RZTS_LOG_WRITERS", 1024);
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(server_threads)
+        .thread_name("server")
+        .enable_all()
+        .build()
+        .unwrap();
+    let sh = server_rt.handle().clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+        .worker_threads(client_threads)
+        .thread_name("client")
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async move {
         let dir = TempDir::new();
         // ---- 1. decisions over HTTP vs hello world ----
-        let hello = hello_world().await;
+        let hello = sh.spawn(hello_world()).await.unwrap();
         std::fs::write(dir.path().join("policies.toml"), POLICY).unwrap();
         let mut c = ServerConfig::embedded_default();
         c.listen = "127.0.0.1:0".parse().unwrap();
@@ -258,7 +273,10 @@ fn main() {
         c.policy = dir.path().join("policies.toml");
         c.store = Some(format!("sqlite:{}", dir.path().join("http.db").display()));
         c.admin_token = Some("bench-admin-token-0123456789".into());
-        let server = Server::start(c).await.unwrap();
+        let server = sh
+            .spawn(async move { Server::start(c).await.unwrap() })
+            .await
+            .unwrap();
         let pdp = server.addr();
         let token = server.admin_token().to_string();
         // 100 users with registered devices whose posture satisfies github's rule.
@@ -328,15 +346,37 @@ fn main() {
 
         // RZTS_HTTP_ONLY=decide or =hello runs one side alone (for profiling).
         let only = std::env::var("RZTS_HTTP_ONLY").unwrap_or_default();
-        let h = if only == "decide" { None } else { Some(load(hello, conns, requests, hello_req).await) };
-        let d = if only == "hello" { None } else { Some(load(pdp, conns, requests, decide_req).await) };
+        // Alternate the two sides for a few rounds and keep each side's best round:
+        // on a shared machine other work slows some rounds down, never speeds one up.
+        let rounds = env_usize("RZTS_HTTP_ROUNDS", 3).max(1);
+        let mut h: Option<Run> = None;
+        let mut d: Option<Run> = None;
+        let best = |slot: &mut Option<Run>, r: Run| {
+            if slot.as_ref().is_none_or(|b| r.rate() > b.rate()) {
+                *slot = Some(r);
+            }
+        };
+        for round in 1..=rounds {
+            let mut line = format!("  round {round}:");
+            if only != "decide" {
+                let r = load(hello, conns, requests, hello_req.clone()).await;
+                line.push_str(&format!(" hello {:.0}/s", r.rate()));
+                best(&mut h, r);
+            }
+            if only != "hello" {
+                let r = load(pdp, conns, requests, decide_req.clone()).await;
+                line.push_str(&format!(" decide {:.0}/s", r.rate()));
+                best(&mut d, r);
+            }
+            eprintln!("{line}");
+        }
         let metrics = server.state().metrics.clone();
         let batches = metrics.log_batch_size.count();
         let (allow, deny) = metrics.decisions();
-        server.shutdown().await.unwrap();
+        sh.spawn(server.shutdown()).await.unwrap().unwrap();
 
         println!();
-        println!("HTTP, {conns} keep-alive connections, {requests} requests each, {threads} tokio workers (server and load generator share them)");
+        println!("HTTP, {conns} keep-alive connections, {requests} requests per run, best of {rounds} alternating rounds; servers on {server_threads} tokio worker(s), load generator on {client_threads}");
         println!(
             "{:<42} {:>11} {:>9} {:>9} {:>9} {:>13}",
             "server", "requests/s", "p50", "p99", "vs hello", "CPU/request"
@@ -366,8 +406,12 @@ fn main() {
         );
         let decide_rate = d.as_ref().map_or(f64::NAN, Run::rate);
 
-        // ---- 2. durable log ingest through the log writer ----
-        let store = pdp_server::store::open(&format!("sqlite:{}", dir.path().join("ingest.db").display())).unwrap();
+        // ---- 2. durable log ingest through the log writer (on the server runtime) ----
+        let ingest_dir = dir.path().to_path_buf();
+        let (elapsed, ingest_metrics) = sh
+            .spawn(async move {
+            let dir = ingest_dir;
+        let store = pdp_server::store::open(&format!("sqlite:{}", dir.join("ingest.db").display())).unwrap();
         let ingest_metrics = Arc::new(pdp_server::metrics::Metrics::default());
         let (writer, join) = LogWriter::spawn(
             store.clone(),
@@ -404,6 +448,10 @@ fn main() {
         .unwrap()
         .unwrap();
         assert_eq!(n, 10_000.min(records));
+            (elapsed, ingest_metrics)
+            })
+            .await
+            .unwrap();
         let rate = records as f64 / elapsed.as_secs_f64();
         println!();
         println!("Durable access-log ingest on SQLite (WAL, synchronous=FULL), {writers} concurrent writers, one record each per append");
@@ -422,7 +470,7 @@ fn main() {
         .unwrap();
         let batch = pdp_server::logwriter::DEFAULT_MAX_BATCH;
         let raw_records = records.min(50_000);
-        let raw = tokio::task::spawn_blocking(move || {
+        let raw = sh.spawn_blocking(move || {
             let batches: Vec<Vec<AccessRecord>> = (0..raw_records)
                 .collect::<Vec<_>>()
                 .chunks(batch)

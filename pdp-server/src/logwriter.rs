@@ -54,6 +54,9 @@ impl std::fmt::Debug for Msg {
 /// Default number of records one commit takes at most.
 pub const DEFAULT_MAX_BATCH: usize = 1024;
 
+/// Most yields while a batch gathers.
+const MAX_YIELDS: usize = 8;
+
 impl LogWriter {
     /// Starts the writer task on the current tokio runtime. `max_batch` bounds the
     /// records per commit (a single message larger than that is committed whole).
@@ -115,15 +118,32 @@ async fn run(
             Some(Msg::Close(done)) => closing = Some(done),
             None => break,
         }
-        // Group commit: take whatever else is already queued.
+        // Group commit: take whatever else is queued. Before committing, let the
+        // tasks that are ready run once more (a yield, no timer): requests already
+        // being decided join this commit instead of waiting for the next one. Stop
+        // as soon as a yield brings nothing new, so a lone decision is not delayed.
+        let mut yields = 0;
         while records.len() < max_batch && closing.is_none() {
             match rx.try_recv() {
                 Ok(Msg::Append { records: r, reply }) => {
                     records.extend(r);
                     waiters.push(reply);
+                    continue;
                 }
-                Ok(Msg::Close(done)) => closing = Some(done),
-                Err(_) => break,
+                Ok(Msg::Close(done)) => {
+                    closing = Some(done);
+                    break;
+                }
+                Err(_) => {}
+            }
+            if yields >= MAX_YIELDS {
+                break;
+            }
+            let before = records.len();
+            tokio::task::yield_now().await;
+            yields += 1;
+            if rx.is_empty() && records.len() == before {
+                break;
             }
         }
         if records.is_empty() {

@@ -171,7 +171,7 @@ impl CasesFile {
                 })?;
                 let d = app.decide(&req, Authentication::Authenticated, tz);
                 let passed = d.effect == exp.decision;
-                let reasons: Vec<String> = d.reasons.iter().map(|r| r.message.clone()).collect();
+                let reasons: Vec<&str> = d.reasons.iter().map(|r| &*r.message).collect();
                 out.push(Outcome {
                     label: format!("{}#{}", case.id, i + 1),
                     passed,

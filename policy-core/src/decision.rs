@@ -15,6 +15,9 @@
 //! assert_eq!(d.reasons[0].code, "require.not_met");
 //! ```
 
+use std::borrow::Cow;
+use std::sync::{Arc, LazyLock};
+
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -77,22 +80,39 @@ pub enum Authentication {
 }
 
 /// Why a decision came out as it did.
+///
+/// The texts are shared (`Arc<str>`, static codes): they are written once when a
+/// rule is compiled, so explaining a denial copies pointers instead of formatting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
     /// Stable code: `allow`, `unauthenticated`, `require.not_met`,
     /// `require.unknown_attribute`, `deny.matched`, `deny.unknown_attribute`.
-    pub code: String,
+    pub code: Cow<'static, str>,
     /// The slot concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<Slot>,
     /// The attribute concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribute: Option<String>,
+    pub attribute: Option<Cow<'static, str>>,
     /// The condition concerned, in canonical text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub condition: Option<String>,
+    pub condition: Option<Arc<str>>,
     /// A sentence an employee can understand.
-    pub message: String,
+    pub message: Arc<str>,
+}
+
+impl Reason {
+    /// A reason with only a code and a message (for enforcement points and servers
+    /// adding their own, e.g. `user.disabled`).
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<Arc<str>>) -> Reason {
+        Reason {
+            code: code.into(),
+            slot: None,
+            attribute: None,
+            condition: None,
+            message: message.into(),
+        }
+    }
 }
 
 /// The outcome for one request.
@@ -105,32 +125,123 @@ pub struct Decision {
     pub reasons: Vec<Reason>,
 }
 
-/// A compiled rule with what its reasons need precomputed once (the canonical text
-/// and Japanese clause of every condition), so deciding does no formatting until
-/// a denial is explained.
+static ALLOW: LazyLock<Reason> =
+    LazyLock::new(|| Reason::new("allow", "必須条件を満たし、拒否条件に該当しないため許可"));
+static UNAUTHENTICATED: LazyLock<Reason> =
+    LazyLock::new(|| Reason::new("unauthenticated", "認証されていないため拒否"));
+
+/// The three reasons one condition can give, written when the rule is compiled.
+#[derive(Debug, Clone, PartialEq)]
+struct ConditionReasons {
+    attribute: Attribute,
+    /// The condition held (it matters through a `not`, or as a matched deny).
+    when_true: Reason,
+    /// The condition did not hold.
+    when_false: Reason,
+    /// The condition's attribute was unknown.
+    when_unknown: Reason,
+}
+
+/// A compiled rule for one slot, with every reason it can give precomputed, so
+/// deciding does no formatting: a denial copies prepared reasons.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompiledRule {
     rule: Rule,
-    conditions: Vec<(Attribute, String, String)>,
+    slot: Slot,
+    conditions: Vec<ConditionReasons>,
+    fallback: Reason,
 }
 
 impl CompiledRule {
-    /// Precomputes the texts of `rule`'s conditions.
-    pub fn new(rule: Rule) -> CompiledRule {
+    /// Compiles `rule` for `slot`, preparing the reasons of each of its conditions.
+    pub fn new(rule: Rule, slot: Slot) -> CompiledRule {
+        let (code, lead): (&'static str, &str) = match slot {
+            Slot::Require => ("require.not_met", "必須条件を満たしていないため拒否"),
+            Slot::Deny => ("deny.matched", "拒否条件に該当するため拒否"),
+        };
+        let unknown_code: &'static str = match slot {
+            Slot::Require => "require.unknown_attribute",
+            Slot::Deny => "deny.unknown_attribute",
+        };
         let conditions = rule
             .conditions()
             .into_iter()
-            .map(|c| (c.attribute(), c.to_string(), condition_ja(c)))
+            .map(|c| {
+                let attribute = c.attribute();
+                let text: Arc<str> = c.to_string().into();
+                let ja = condition_ja(c);
+                let make = |code: &'static str, message: String| Reason {
+                    code: Cow::Borrowed(code),
+                    slot: Some(slot),
+                    attribute: Some(Cow::Borrowed(attribute.name())),
+                    condition: Some(text.clone()),
+                    message: message.into(),
+                };
+                ConditionReasons {
+                    attribute,
+                    when_true: make(code, format!("{lead}（「{ja}」に該当する）")),
+                    when_false: make(code, format!("{lead}（「{ja}」を満たしていない）")),
+                    when_unknown: make(
+                        unknown_code,
+                        format!("{}が不明なため拒否", attribute.label_ja()),
+                    ),
+                }
+            })
             .collect();
-        CompiledRule { rule, conditions }
+        let fallback = Reason {
+            code: Cow::Borrowed(code),
+            slot: Some(slot),
+            attribute: None,
+            condition: Some(rule.to_string().into()),
+            message: format!("{}「{}」により拒否", slot.label_ja(), rule_ja(&rule)).into(),
+        };
+        CompiledRule {
+            rule,
+            slot,
+            conditions,
+            fallback,
+        }
     }
     /// The rule.
     pub fn rule(&self) -> &Rule {
         &self.rule
     }
+    /// The slot it was compiled for.
+    pub fn slot(&self) -> Slot {
+        self.slot
+    }
     /// The rule in Japanese.
     pub fn japanese(&self) -> String {
         rule_ja(&self.rule)
+    }
+
+    /// Appends why this rule did not let the request through.
+    fn explain_into(&self, req: &crate::context::Request, tz: Tz, out: &mut Vec<Reason>) {
+        let (_, causes) = explain(&self.rule, req, tz);
+        let before = out.len();
+        // One reason per unknown attribute is enough for a person to act on.
+        let mut unknown_seen: Vec<Attribute> = Vec::new();
+        for cause in causes {
+            let Some(c) = self.conditions.get(cause.index) else {
+                continue;
+            };
+            let reason = match cause.truth {
+                Truth::Unknown => {
+                    if unknown_seen.contains(&c.attribute) {
+                        continue;
+                    }
+                    unknown_seen.push(c.attribute);
+                    &c.when_unknown
+                }
+                Truth::True => &c.when_true,
+                Truth::False => &c.when_false,
+            };
+            out.push(reason.clone());
+        }
+        if out.len() == before {
+            // Defensive: a denial always says why, even if no condition stands out.
+            out.push(self.fallback.clone());
+        }
     }
 }
 
@@ -147,8 +258,8 @@ impl AppRules {
     /// Builds from the two rules.
     pub fn new(require: Option<Rule>, deny: Option<Rule>) -> AppRules {
         AppRules {
-            require: require.map(CompiledRule::new),
-            deny: deny.map(CompiledRule::new),
+            require: require.map(|r| CompiledRule::new(r, Slot::Require)),
+            deny: deny.map(|r| CompiledRule::new(r, Slot::Deny)),
         }
     }
 
@@ -157,13 +268,7 @@ impl AppRules {
         if authn == Authentication::Anonymous {
             return Decision {
                 effect: Effect::Deny,
-                reasons: vec![Reason {
-                    code: "unauthenticated".into(),
-                    slot: None,
-                    attribute: None,
-                    condition: None,
-                    message: "認証されていないため拒否".into(),
-                }],
+                reasons: vec![UNAUTHENTICATED.clone()],
             };
         }
         let require = self
@@ -177,96 +282,23 @@ impl AppRules {
         if require == Truth::True && deny == Truth::False {
             return Decision {
                 effect: Effect::Allow,
-                reasons: vec![Reason {
-                    code: "allow".into(),
-                    slot: None,
-                    attribute: None,
-                    condition: None,
-                    message: "必須条件を満たし、拒否条件に該当しないため許可".into(),
-                }],
+                reasons: vec![ALLOW.clone()],
             };
         }
         let mut reasons = Vec::new();
         if require != Truth::True {
             if let Some(r) = &self.require {
-                explain_slot(r, Slot::Require, req, tz, &mut reasons);
+                r.explain_into(req, tz, &mut reasons);
             }
         }
         if deny != Truth::False {
             if let Some(r) = &self.deny {
-                explain_slot(r, Slot::Deny, req, tz, &mut reasons);
+                r.explain_into(req, tz, &mut reasons);
             }
         }
         Decision {
             effect: Effect::Deny,
             reasons,
         }
-    }
-}
-
-fn explain_slot(
-    r: &CompiledRule,
-    slot: Slot,
-    req: &crate::context::Request,
-    tz: Tz,
-    out: &mut Vec<Reason>,
-) {
-    let (_, causes) = explain(&r.rule, req, tz);
-    let before = out.len();
-    let mut unknown_seen: Vec<Attribute> = Vec::new();
-    for cause in causes {
-        let Some((attr, text, ja)) = r.conditions.get(cause.index) else {
-            continue;
-        };
-        if cause.truth == Truth::Unknown {
-            // One reason per unknown attribute is enough for a person to act on.
-            if unknown_seen.contains(attr) {
-                continue;
-            }
-            unknown_seen.push(*attr);
-            out.push(Reason {
-                code: format!("{}.unknown_attribute", slot.as_str()),
-                slot: Some(slot),
-                attribute: Some(attr.name().to_string()),
-                condition: Some(text.clone()),
-                message: format!("{}が不明なため拒否", attr.label_ja()),
-            });
-            continue;
-        }
-        // A condition explains the slot's value directly, or through a `not` (then
-        // its own value is the opposite): say which way it went, in words the
-        // employee can act on.
-        let held = if cause.truth == Truth::True {
-            format!("「{ja}」に該当する")
-        } else {
-            format!("「{ja}」を満たしていない")
-        };
-        let (code, message) = match slot {
-            Slot::Require => (
-                "require.not_met",
-                format!("必須条件を満たしていないため拒否（{held}）"),
-            ),
-            Slot::Deny => (
-                "deny.matched",
-                format!("拒否条件に該当するため拒否（{held}）"),
-            ),
-        };
-        out.push(Reason {
-            code: code.into(),
-            slot: Some(slot),
-            attribute: Some(attr.name().to_string()),
-            condition: Some(text.clone()),
-            message,
-        });
-    }
-    if out.len() == before {
-        // Defensive: a denial always says why, even if no single condition stands out.
-        out.push(Reason {
-            code: format!("{}.not_met", slot.as_str()),
-            slot: Some(slot),
-            attribute: None,
-            condition: Some(r.rule.to_string()),
-            message: format!("{}「{}」により拒否", slot.label_ja(), r.japanese()),
-        });
     }
 }

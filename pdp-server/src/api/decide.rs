@@ -155,11 +155,11 @@ pub fn new_decision_id(now: DateTime<Utc>) -> String {
 
 fn reason(code: &str, attribute: Option<&str>, message: String) -> Reason {
     Reason {
-        code: code.to_string(),
+        code: code.to_string().into(),
         slot: None,
-        attribute: attribute.map(str::to_string),
+        attribute: attribute.map(|a| a.to_string().into()),
         condition: None,
-        message,
+        message: message.into(),
     }
 }
 
@@ -321,7 +321,11 @@ pub async fn decide(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Res
             user: ctx.user.id.clone(),
             device: ctx.device.id.clone(),
             decision: decision.effect,
-            reasons: decision.reasons.iter().map(|r| r.code.clone()).collect(),
+            reasons: decision
+                .reasons
+                .iter()
+                .map(|r| r.code.to_string())
+                .collect(),
             auth_method: ctx.auth.method.map(|m| m.as_str().to_string()),
             source_ip: ctx.source.ip.map(|ip| ip.to_string()),
             country: ctx.source.country.map(|c| c.as_str().to_string()),

@@ -28,10 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use policy_core::decision::Slot;
 
-use super::{json, parse_json, read_body, require_admin, ApiError, Resp};
+use super::{blocking, json, parse_json, read_body, require_admin, ApiError, Resp};
 use crate::model::{Device, Group, NewUser, User};
 use crate::server::AppState;
-use crate::store::{Store, StoreError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,25 +158,6 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
             .verify_password(password.as_bytes(), &h)
             .is_ok()
     })
-}
-
-/// Runs a store call on a blocking thread.
-async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-{
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                e.to_string(),
-            )
-        })?
-        .map_err(ApiError::from)
 }
 
 fn group_of(groups: Vec<Group>, name: &str) -> Result<Group, ApiError> {

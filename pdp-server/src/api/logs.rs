@@ -72,16 +72,7 @@ pub async fn query(
     if export && q.limit.is_none() {
         q.limit = Some(MAX_LIMIT);
     }
-    let store = state.store.clone();
-    let records = tokio::task::spawn_blocking(move || store.query_access(&q))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                e.to_string(),
-            )
-        })??;
+    let records = super::blocking(state, move |store| store.query_access(&q)).await?;
     if !export {
         return Ok(json(StatusCode::OK, &Records { records }));
     }

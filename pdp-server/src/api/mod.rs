@@ -31,7 +31,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 use crate::server::AppState;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// The response type of every handler.
 pub type Resp = Response<Full<Bytes>>;
@@ -362,4 +362,23 @@ fn status(state: &AppState) -> Resp {
         },
     };
     json(StatusCode::OK, &body)
+}
+
+/// Runs a store call on a blocking thread.
+pub(crate) async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            )
+        })?
+        .map_err(ApiError::from)
 }

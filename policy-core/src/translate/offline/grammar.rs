@@ -1151,33 +1151,22 @@ fn read_port(c: &mut Clause<'_>) -> Res<Built> {
     Ok(built1(negate_if(neg, rule), c.span_of(&idx), 1))
 }
 
-fn read_email(c: &mut Clause<'_>) -> Res<Built> {
-    let ends = predicates(c, &[Pred::EndsWith]);
+/// A clause whose values each give one condition, any of which may hold
+/// (「…が A または B である」): names, each turned into a rule by `each`, joined by `or`.
+fn read_alternatives(
+    c: &mut Clause<'_>,
+    missing: &str,
+    each: impl Fn(&str, Range<usize>) -> Res<Rule>,
+) -> Res<Built> {
     let vals = names(c, false);
     if vals.is_empty() {
-        return refuse(span_of(c.toks), "メールアドレスが書かれていません");
+        return refuse(span_of(c.toks), missing);
     }
     let (neg, nidx) = c.negated();
-    let mut parts = Vec::new();
-    for (i, v) in &vals {
-        let span = c.toks[*i].span.clone();
-        if let Some(dom) = v.strip_prefix('@') {
-            let d: Domain = dom.parse().map_err(|e: crate::value::ValueError| Refusal {
-                span: span.clone(),
-                reason: e.to_string(),
-            })?;
-            parts.push(Rule::Atom(Condition::EmailDomain(A::UserEmail, d)));
-        } else if !ends.is_empty() {
-            return refuse(span, "「@example.co.jp で終わる」の形で書いてください");
-        } else if v.contains('@') {
-            parts.push(Rule::Atom(Condition::Eq(
-                A::UserEmail,
-                Literal::Str(v.to_lowercase()),
-            )));
-        } else {
-            return refuse(span, "メールアドレスとして読めません");
-        }
-    }
+    let parts = vals
+        .iter()
+        .map(|(i, v)| each(v, c.toks[*i].span.clone()))
+        .collect::<Res<Vec<Rule>>>()?;
     let n = parts.len();
     let mut idx: Vec<usize> = vals.iter().map(|(i, _)| *i).collect();
     idx.extend(nidx);
@@ -1185,29 +1174,43 @@ fn read_email(c: &mut Clause<'_>) -> Res<Built> {
     Ok(built1(negate_if(neg, Rule::or(parts)), c.span_of(&idx), n))
 }
 
+fn email_domain(name: &str, span: Range<usize>) -> Res<Rule> {
+    let d: Domain =
+        name.trim_start_matches('@')
+            .parse()
+            .map_err(|e: crate::value::ValueError| Refusal {
+                span,
+                reason: e.to_string(),
+            })?;
+    Ok(Rule::Atom(Condition::EmailDomain(A::UserEmail, d)))
+}
+
+/// 「メールアドレスが tanaka@example.co.jp である」「…が @example.co.jp で終わる」.
+fn read_email(c: &mut Clause<'_>) -> Res<Built> {
+    let ends = !predicates(c, &[Pred::EndsWith]).is_empty();
+    read_alternatives(
+        c,
+        "メールアドレスが書かれていません",
+        |v, span| {
+            if v.starts_with('@') {
+                email_domain(v, span)
+            } else if ends {
+                refuse(span, "「@example.co.jp で終わる」の形で書いてください")
+            } else if v.contains('@') {
+                Ok(Rule::Atom(Condition::Eq(
+                    A::UserEmail,
+                    Literal::Str(crate::context::normalize_email(v)),
+                )))
+            } else {
+                refuse(span, "メールアドレスとして読めません")
+            }
+        },
+    )
+}
+
+/// 「メールアドレスのドメインが example.co.jp である」.
 fn read_email_domain(c: &mut Clause<'_>) -> Res<Built> {
-    let vals = names(c, false);
-    if vals.is_empty() {
-        return refuse(span_of(c.toks), "ドメイン名が書かれていません");
-    }
-    let (neg, nidx) = c.negated();
-    let mut parts = Vec::new();
-    for (i, v) in &vals {
-        let span = c.toks[*i].span.clone();
-        let d: Domain =
-            v.trim_start_matches('@')
-                .parse()
-                .map_err(|e: crate::value::ValueError| Refusal {
-                    span,
-                    reason: e.to_string(),
-                })?;
-        parts.push(Rule::Atom(Condition::EmailDomain(A::UserEmail, d)));
-    }
-    let n = parts.len();
-    let mut idx: Vec<usize> = vals.iter().map(|(i, _)| *i).collect();
-    idx.extend(nidx);
-    idx.extend(subject_idx(c));
-    Ok(built1(negate_if(neg, Rule::or(parts)), c.span_of(&idx), n))
+    read_alternatives(c, "ドメイン名が書かれていません", email_domain)
 }
 
 fn read_score(c: &mut Clause<'_>) -> Res<Built> {

@@ -206,10 +206,14 @@ fn is_clause(toks: &[Token]) -> bool {
 /// A clause that says something of its subject: more than a bare subject word
 /// (「ファイアウォール」 alone is the first item of a subject list, not a clause).
 fn is_complete(toks: &[Token]) -> bool {
+    // A free name alone (「経理部グループ」) still waits for its predicate.
     is_clause(toks)
         && toks.iter().any(|t| {
             is_content(&t.tok)
-                && !matches!(t.tok, Tok::Subj(_) | Tok::Or | Tok::And | Tok::To | Tok::Ya)
+                && !matches!(
+                    t.tok,
+                    Tok::Subj(_) | Tok::Unknown(_) | Tok::Or | Tok::And | Tok::To | Tok::Ya
+                )
         })
 }
 
@@ -412,6 +416,11 @@ fn read_clause(toks: &[Token]) -> Res<Built> {
         read_time(&mut c)?
     } else {
         match subj {
+            // 「メールアドレスが example.co.jp ドメインである」
+            Some(Subj::Email) if c.has(|t| *t == Tok::Subj(Subj::DestDomain)) => {
+                c.use_where(|t| matches!(t, Tok::Subj(Subj::Email | Subj::DestDomain)));
+                read_email_domain(&mut c)?
+            }
             Some(s) => read_subject(&mut c, s)?,
             None => read_implicit(&mut c)?,
         }
@@ -910,9 +919,27 @@ fn read_version(c: &mut Clause<'_>, attr: crate::schema::Attribute) -> Res<Built
 fn names(c: &mut Clause<'_>, allow_unknown: bool) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (i, t) in c.toks.iter().enumerate() {
+        // A free name (group, app) must be followed by what makes it one: a particle,
+        // 「グループ」/「アプリ」, or the next item of a list. Anything else (「含まれる」
+        // at the end of a sentence) is a word the translator does not know.
+        let named = !allow_unknown
+            || matches!(
+                c.toks.get(i + 1).map(|t| &t.tok),
+                Some(
+                    Tok::Particle(_)
+                        | Tok::Subj(Subj::Group | Subj::App)
+                        | Tok::Comma
+                        | Tok::Or
+                        | Tok::To
+                        | Tok::Ya
+                        | Tok::And
+                        | Tok::RParen
+                        | Tok::Pred(Pred::Belong | Pred::Install)
+                )
+            );
         match &t.tok {
-            Tok::Word(w) => out.push((i, w.clone())),
-            Tok::Unknown(u) if allow_unknown => out.push((i, u.clone())),
+            Tok::Word(w) if named => out.push((i, w.clone())),
+            Tok::Unknown(u) if allow_unknown && named => out.push((i, u.clone())),
             _ => {}
         }
     }

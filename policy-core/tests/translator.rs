@@ -94,7 +94,7 @@ const CASES: &[(&str, &str)] = &[
     ("TPMが搭載され有効化されていること", "device.tpm.present == true and device.tpm.enabled == true"),
     ("Winny、Share、またはLimeWireがインストールされていること", r#"device.apps contains "winny" or device.apps contains "share" or device.apps contains "limewire""#),
     ("「国際部」グループに所属していること", r#"user.groups contains "国際部""#),
-    ("TPMが有効ではなく、かつディスクが暗号化されていること", "device.tpm.enabled == false and device.disk.encrypted == true"),
+    ("TPMが有効ではなく、かつディスクが暗号化されていること", "not device.tpm.enabled == true and device.disk.encrypted == true"),
 ];
 
 /// Texts that must be refused, with a word the refusal must name.

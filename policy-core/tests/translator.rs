@@ -95,6 +95,8 @@ const CASES: &[(&str, &str)] = &[
     ("Winny、Share、またはLimeWireがインストールされていること", r#"device.apps contains "winny" or device.apps contains "share" or device.apps contains "limewire""#),
     ("「国際部」グループに所属していること", r#"user.groups contains "国際部""#),
     ("TPMが有効ではなく、かつディスクが暗号化されていること", "not device.tpm.enabled == true and device.disk.encrypted == true"),
+    ("本社（北緯35.6812度、東経139.7671度）から半径500m以内にいること", "device.location within 0.5 km of (35.6812, 139.7671)"),
+    ("北緯35.681度、東経139.767度から半径300メートル以内であること", "device.location within 0.3 km of (35.681, 139.767)"),
 ];
 
 /// Texts that must be refused, with a word the refusal must name.
@@ -131,6 +133,7 @@ const REFUSALS: &[(&str, &str)] = &[
         "203.0.113.5/24",
     ),
     ("大阪支社から10km以内にいること", ""),
+    ("北緯35.681度、東経139.767度から半径5以内であること", ""),
     ("タイプAのデバイス", ""),
     ("", ""),
     ("。", ""),

@@ -1306,7 +1306,9 @@ fn read_geofence(c: &mut Clause<'_>) -> Res<Built> {
     let east = matches!(c.toks[lon_i].tok, Tok::Lon(true));
     let lat = number(c, lat_v)? * if north { 1.0 } else { -1.0 };
     let lon = number(c, lon_v)? * if east { 1.0 } else { -1.0 };
-    let radius = number(c, rad_v)?;
+    // 「半径500m」: metres are converted to kilometres.
+    let metres = c.has(|t| *t == Tok::Meter) && !c.has(|t| *t == Tok::Km);
+    let radius = number(c, rad_v)? / if metres { 1000.0 } else { 1.0 };
     let center = Point { lat, lon }.validate().map_err(|e| Refusal {
         span: c.span_of(&[lat_v, lon_v]),
         reason: e.to_string(),
@@ -1327,12 +1329,13 @@ fn read_geofence(c: &mut Clause<'_>) -> Res<Built> {
             t,
             Tok::Degree
                 | Tok::Km
+                | Tok::Meter
                 | Tok::From
                 | Tok::Cmp(CmpWord::Within)
                 | Tok::Subj(Subj::Location)
         )
     });
-    if !c.has(|t| *t == Tok::Km) {
+    if !c.has(|t| matches!(t, Tok::Km | Tok::Meter)) {
         return refuse(c.toks[rad_v].span.clone(), "半径の単位（km）が必要です");
     }
     if !c.has(|t| *t == Tok::Cmp(CmpWord::Within)) {

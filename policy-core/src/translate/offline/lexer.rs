@@ -158,6 +158,8 @@ pub(crate) enum Tok {
     Radius,
     /// km, キロ, キロメートル
     Km,
+    /// m, メートル
+    Meter,
     /// 番 (port numbers)
     Number,
     LParen,
@@ -681,6 +683,7 @@ const LEXICON: &[(&str, &[Tok])] = &[
     ("半径", &[T::Radius]),
     ("キロメートル", &[T::Km]),
     ("キロ", &[T::Km]),
+    ("メートル", &[T::Meter]),
     ("番", &[T::Number]),
     ("(", &[T::LParen]),
     (")", &[T::RParen]),
@@ -723,6 +726,7 @@ const ASCII_WORDS: &[(&str, &[Tok])] = &[
     ("id", &[T::Subj(S::UserId)]),
     ("pc", &[T::Filler]),
     ("km", &[T::Km]),
+    ("m", &[T::Meter]),
     ("on", &[T::Pred(P::Enabled)]),
     ("off", &[T::Pred(P::Disabled)]),
 ];
@@ -934,7 +938,7 @@ fn lex_ascii(run: &str, offset: usize, out: &mut Vec<Token>) {
             let (s, w) = words[k];
             if let Some(toks) = keyword(w) {
                 matched = Some((1, toks, s..s + w.len()));
-            } else if let Some(split) = split_number_unit(w) {
+            } else if let Some((split, unit)) = split_number_unit(w) {
                 // "5km", "22番": number plus unit.
                 push_literal(out, &mut literal);
                 out.push(Token {
@@ -942,7 +946,7 @@ fn lex_ascii(run: &str, offset: usize, out: &mut Vec<Token>) {
                     span: offset + s..offset + s + split,
                 });
                 out.push(Token {
-                    tok: T::Km,
+                    tok: unit,
                     span: offset + s + split..offset + s + w.len(),
                 });
                 k += 1;
@@ -1010,10 +1014,14 @@ fn keyword(w: &str) -> Option<&'static [Tok]> {
 }
 
 /// "5km" → Some(1): a number immediately followed by `km`.
-fn split_number_unit(w: &str) -> Option<usize> {
+/// "5km" → (1, Km), "500m" → (3, Meter): a number immediately followed by a unit.
+fn split_number_unit(w: &str) -> Option<(usize, Tok)> {
     let lower = w.to_ascii_lowercase();
-    let num = lower.strip_suffix("km")?;
-    (!num.is_empty() && num.parse::<f64>().is_ok()).then_some(num.len())
+    let (num, unit) = match lower.strip_suffix("km") {
+        Some(n) => (n, T::Km),
+        None => (lower.strip_suffix('m')?, T::Meter),
+    };
+    (!num.is_empty() && num.parse::<f64>().is_ok()).then_some((num.len(), unit))
 }
 
 #[cfg(test)]

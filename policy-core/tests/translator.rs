@@ -97,6 +97,16 @@ const CASES: &[(&str, &str)] = &[
     ("TPMが有効ではなく、かつディスクが暗号化されていること", "not device.tpm.enabled == true and device.disk.encrypted == true"),
     ("本社（北緯35.6812度、東経139.7671度）から半径500m以内にいること", "device.location within 0.5 km of (35.6812, 139.7671)"),
     ("北緯35.681度、東経139.767度から半径300メートル以内であること", "device.location within 0.3 km of (35.681, 139.767)"),
+    ("TPMバージョンが2.0以上であること", r#"device.tpm.version >= "2.0""#),
+    ("ドライブの暗号化方式がBitLockerであること", r#"device.disk.encrypted == true and device.disk.method == "bitlocker""#),
+    ("ディスクがBitLockerまたはFileVaultで暗号化されていないこと", r#"not (device.disk.encrypted == true and device.disk.method in ["bitlocker", "filevault"])"#),
+    ("リスクスコアが0.5以上0.8未満であること", "risk.score >= 0.5 and risk.score < 0.8"),
+    ("アクセス日時が平日であること", "time weekday [mon, tue, wed, thu, fri]"),
+    ("毎日8時から20時までのアクセスであること", "time of_day [08:00, 20:00)"),
+    ("18時以降または9時より前のアクセスであること", "time of_day [18:00, 24:00) or time of_day [00:00, 09:00)"),
+    ("ポート番号が80、443以外であること", "not destination.port in [80, 443]"),
+    ("OIDCでログインしていること", r#"auth.method == "oidc""#),
+    ("アクセス先のIPアドレスが10.0.0.0/8の範囲内であること", r#"destination.ip in_cidr ["10.0.0.0/8"]"#),
 ];
 
 /// Texts that must be refused, with a word the refusal must name.
@@ -116,6 +126,10 @@ const REFUSALS: &[(&str, &str)] = &[
     ),
     ("Winny がインストールされていること foo", "foo"),
     ("夜10時から朝6時までのアクセスであること", ""),
+    ("安全なデバイスであること", "安全"),
+    ("VPNを利用していること", "VPN"),
+    ("アクセス元の国が EU 加盟国であること", ""),
+    ("位置情報が東京駅から1km以内であること", ""),
     (
         "アクセス先のドメイン名が example.com のサブドメインとそのサブドメインであること",
         "",

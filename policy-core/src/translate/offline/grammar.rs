@@ -206,6 +206,31 @@ fn is_clause(toks: &[Token]) -> bool {
 /// A clause that says something of its subject: more than a bare subject word
 /// (「ファイアウォール」 alone is the first item of a subject list, not a clause).
 fn is_complete(toks: &[Token]) -> bool {
+    // A yes/no subject with a value but no predicate (「ディスクがBitLocker」 in
+    // 「ディスクがBitLockerまたはFileVaultで暗号化」) shares the predicate that follows.
+    let needs_predicate = toks.iter().any(|t| {
+        matches!(
+            t.tok,
+            Tok::Subj(
+                Subj::Tpm
+                    | Subj::Disk
+                    | Subj::Firewall
+                    | Subj::Antivirus
+                    | Subj::ScreenLock
+                    | Subj::WindowsHello
+                    | Subj::Mfa
+                    | Subj::Group
+                    | Subj::App
+            )
+        )
+    });
+    if needs_predicate
+        && !toks
+            .iter()
+            .any(|t| matches!(t.tok, Tok::Pred(_) | Tok::Neg))
+    {
+        return false;
+    }
     // A free name alone (「経理部グループ」) still waits for its predicate.
     is_clause(toks)
         && toks.iter().any(|t| {
@@ -1242,21 +1267,39 @@ fn read_email_domain(c: &mut Clause<'_>) -> Res<Built> {
 
 fn read_score(c: &mut Clause<'_>) -> Res<Built> {
     let vals = names(c, false);
+    let cmps: Vec<usize> = (0..c.toks.len())
+        .filter(|&i| matches!(c.toks[i].tok, Tok::Cmp(_)))
+        .collect();
+    // 「0.5以上0.8未満」: each number with the comparison word after it, joined by `and`.
+    if vals.len() == 2 && cmps.len() == 2 && vals[0].0 < cmps[0] && cmps[0] < vals[1].0 {
+        let mut parts = Vec::new();
+        for ((i, v), &k) in vals.iter().zip(&cmps) {
+            let n = score_value(c, *i, v)?;
+            let op = match c.toks[k].tok {
+                Tok::Cmp(CmpWord::Within) | Tok::Cmp(CmpWord::Le) => CmpOp::Le,
+                Tok::Cmp(w) => cmp_op(w),
+                _ => CmpOp::Le,
+            };
+            c.used[k] = true;
+            parts.push(Rule::Atom(Condition::Compare(
+                A::RiskScore,
+                op,
+                Literal::Num(n),
+            )));
+        }
+        let (neg, nidx) = c.negated();
+        let mut idx: Vec<usize> = vals.iter().map(|(i, _)| *i).collect();
+        idx.extend(nidx);
+        idx.extend(subject_idx(c));
+        return Ok(built1(negate_if(neg, Rule::and(parts)), c.span_of(&idx), 2));
+    }
     let [(i, v)] = vals.as_slice() else {
         return refuse(
             span_of(c.toks),
             "リスクスコアの値を一つ（0〜1）書いてください",
         );
     };
-    let n: f64 = match v.parse() {
-        Ok(n) if (0.0..=1.0).contains(&n) => n,
-        _ => {
-            return refuse(
-                c.toks[*i].span.clone(),
-                "リスクスコアは 0 から 1 の数値です",
-            )
-        }
-    };
+    let n = score_value(c, *i, v)?;
     let op = comparison(c)?;
     let (neg, nidx) = c.negated();
     let cond = match op {
@@ -1267,6 +1310,13 @@ fn read_score(c: &mut Clause<'_>) -> Res<Built> {
     idx.extend(nidx);
     idx.extend(subject_idx(c));
     Ok(built1(negate_if(neg, Rule::Atom(cond)), c.span_of(&idx), 1))
+}
+
+fn score_value(c: &Clause<'_>, i: usize, v: &str) -> Res<f64> {
+    match v.parse::<f64>() {
+        Ok(n) if (0.0..=1.0).contains(&n) => Ok(n),
+        _ => refuse(c.toks[i].span.clone(), "リスクスコアは 0 から 1 の数値です"),
+    }
 }
 
 fn number(c: &Clause<'_>, i: usize) -> Res<f64> {

@@ -62,6 +62,12 @@ pub enum UserCmd {
         /// Login id.
         id: String,
     },
+    /// Enrol a TOTP second factor: prints the otpauth:// URL for the user's
+    /// authenticator app (shown once).
+    Totp {
+        /// Login id.
+        id: String,
+    },
 }
 
 /// `rzts group ...`
@@ -207,6 +213,11 @@ pub fn user(config: Option<PathBuf>, cmd: UserCmd) -> Result<ExitCode, Directory
         UserCmd::Enable { id } => {
             store.set_user_disabled(&id, false)?;
             println!("ユーザ {id} を有効にしました");
+        }
+        UserCmd::Totp { id } => {
+            let secret = pdp_server::totp::new_secret().map_err(DirectoryError::Usage)?;
+            store.set_user_totp(&id, Some(&secret))?;
+            println!("{}", pdp_server::totp::otpauth_url(&secret, &id));
         }
     }
     Ok(ExitCode::SUCCESS)

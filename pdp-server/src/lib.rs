@@ -24,3 +24,6 @@ pub mod logwriter;
 pub mod metrics;
 pub mod reload;
 pub mod server;
+
+// The TOTP second factor of directory users.
+pub mod totp;

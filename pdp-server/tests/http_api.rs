@@ -808,3 +808,62 @@ async fn source_country_comes_from_the_geoip_database() {
     assert!(records.iter().any(|r| r.country.as_deref() == Some("US")));
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totp_enrolment_stores_a_working_secret() {
+    let dir = TempDir::new("totp");
+    let s = start(dir.path()).await;
+    let a = s.addr();
+    let r = admin(
+        a,
+        "POST",
+        "/v1/admin/users",
+        json!({"id": "tanaka", "email": "t@example.co.jp"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = admin(a, "POST", "/v1/admin/users/tanaka/totp", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let secret = v["secret"].as_str().unwrap().to_string();
+    assert!(v["otpauth_url"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("secret={secret}")));
+    // The stored secret is the one handed out, and codes from it verify.
+    let store = s.store();
+    let user = tokio::task::spawn_blocking(move || store.get_user("tanaka"))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.totp_secret.as_deref(), Some(secret.as_str()));
+    let bytes = totp_rs::Secret::Encoded(secret.clone()).to_bytes().unwrap();
+    let t = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes).unwrap();
+    let now = 1_900_000_000;
+    assert!(pdp_server::totp::verify(&secret, &t.generate(now), now));
+    // The secret never leaves through the user listing.
+    let r = admin_get(a, "/v1/admin/users/tanaka").await;
+    assert!(!r.text().contains(&secret), "{}", r.text());
+    // Unknown users are 404; removal clears it.
+    assert_eq!(
+        admin(a, "POST", "/v1/admin/users/nobody/totp", json!({}))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        admin(a, "DELETE", "/v1/admin/users/tanaka/totp", json!({}))
+            .await
+            .status,
+        200
+    );
+    let store = s.store();
+    let user = tokio::task::spawn_blocking(move || store.get_user("tanaka"))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.totp_secret, None);
+    s.shutdown().await.unwrap();
+}

@@ -7,6 +7,8 @@
 //! | `GET /v1/admin/users/{id}` | | the user |
 //! | `POST /v1/admin/users/{id}/disable`, `.../enable` | | `{"id", "disabled"}` |
 //! | `POST /v1/admin/users/{id}/password` | `{"password"}` | `{"id"}` |
+//! | `POST /v1/admin/users/{id}/totp` | - | `{"id", "secret", "otpauth_url"}` (enrols TOTP; shown once) |
+//! | `DELETE /v1/admin/users/{id}/totp` | - | `{"id"}` (removes TOTP) |
 //! | `GET /v1/admin/groups` | | `{"groups": [{"name", "members"}]}` |
 //! | `POST /v1/admin/groups` | `{"name"}` | 201 |
 //! | `POST /v1/admin/groups/{name}/members` | `{"user"}` | the group |
@@ -246,6 +248,23 @@ pub async fn route(
                 .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
             let uid = id.to_string();
             blocking(state, move |s| s.set_user_password(&uid, &hash)).await?;
+            Ok(json(StatusCode::OK, &Id { id }))
+        }
+        (Method::POST, ["users", id, "totp"]) => {
+            // Enrol (or re-enrol) a TOTP second factor: the new secret is returned once.
+            let secret = crate::totp::new_secret()
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+            let (uid, sec) = (id.to_string(), secret.clone());
+            blocking(state, move |s| s.set_user_totp(&uid, Some(&sec))).await?;
+            let url = crate::totp::otpauth_url(&secret, id);
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"id": id, "secret": secret, "otpauth_url": url}),
+            ))
+        }
+        (Method::DELETE, ["users", id, "totp"]) => {
+            let uid = id.to_string();
+            blocking(state, move |s| s.set_user_totp(&uid, None)).await?;
             Ok(json(StatusCode::OK, &Id { id }))
         }
         (_, ["users", ..]) => Err(method_not_allowed()),

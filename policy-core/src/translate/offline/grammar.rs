@@ -1000,57 +1000,73 @@ fn read_strings(c: &mut Clause<'_>, attr: crate::schema::Attribute, preds: &[Pre
     ))
 }
 
-/// 「経理部グループに所属」「「経理部」のメンバー」「経理部または人事部に所属」.
-fn read_group(c: &mut Clause<'_>) -> Res<Built> {
-    let preds = predicates(c, &[Pred::Belong]);
-    if preds.is_empty() {
-        return refuse(
-            span_of(c.toks),
-            "グループについて、所属しているべきかが書かれていません",
-        );
-    }
-    c.use_where(|t| matches!(t, Tok::Subj(Subj::Group)));
-    let any = c.has(|t| matches!(t, Tok::Or | Tok::AnyOf));
-    let vals = names(c, true);
-    if vals.is_empty() {
-        return refuse(span_of(c.toks), "グループ名が書かれていません");
-    }
-    let (neg, nidx) = c.negated();
-    let parts: Vec<Rule> = vals
-        .iter()
-        .map(|(_, g)| Rule::Atom(Condition::Contains(A::UserGroups, g.clone())))
-        .collect();
-    let n = parts.len();
-    let rule = if any {
-        Rule::or(parts)
-    } else {
-        Rule::and(parts)
-    };
-    let mut idx: Vec<usize> = vals.iter().map(|(i, _)| *i).collect();
-    idx.extend(preds.iter().map(|(i, _)| *i));
-    idx.extend(nidx);
-    Ok(built1(negate_if(neg, rule), c.span_of(&idx), n))
+/// A set attribute named by free names (group names, app names): 「経理部グループに所属」
+/// 「Winny がインストールされている」. The list reads as "any of" with 「または」/「いずれか」,
+/// else as "all of".
+struct Membership {
+    attr: crate::schema::Attribute,
+    subject: Subj,
+    predicate: Pred,
+    also_allowed: &'static [Pred],
+    no_predicate: &'static str,
+    no_name: &'static str,
+    /// Apps are compared case-insensitively, so their names are stored lower-cased.
+    lower: bool,
 }
 
-/// 「Winny がインストールされている」.
+const GROUPS: Membership = Membership {
+    attr: A::UserGroups,
+    subject: Subj::Group,
+    predicate: Pred::Belong,
+    also_allowed: &[],
+    no_predicate: "グループについて、所属しているべきかが書かれていません",
+    no_name: "グループ名が書かれていません",
+    lower: false,
+};
+
+const APPS: Membership = Membership {
+    attr: A::DeviceApps,
+    subject: Subj::App,
+    predicate: Pred::Install,
+    also_allowed: &[Pred::Exists],
+    no_predicate: "アプリについて、インストールされているべきかが書かれていません",
+    no_name: "アプリケーション名が書かれていません",
+    lower: true,
+};
+
+fn read_group(c: &mut Clause<'_>) -> Res<Built> {
+    read_membership(c, &GROUPS)
+}
+
 fn read_apps(c: &mut Clause<'_>) -> Res<Built> {
-    let preds = predicates(c, &[Pred::Install, Pred::Exists]);
-    if !preds.iter().any(|(_, p)| *p == Pred::Install) {
-        return refuse(
-            span_of(c.toks),
-            "アプリについて、インストールされているべきかが書かれていません",
-        );
+    read_membership(c, &APPS)
+}
+
+fn read_membership(c: &mut Clause<'_>, m: &Membership) -> Res<Built> {
+    let allowed: Vec<Pred> = std::iter::once(m.predicate)
+        .chain(m.also_allowed.iter().copied())
+        .collect();
+    let preds = predicates(c, &allowed);
+    if !preds.iter().any(|(_, p)| *p == m.predicate) {
+        return refuse(span_of(c.toks), m.no_predicate);
     }
-    c.use_where(|t| matches!(t, Tok::Subj(Subj::App)));
+    c.use_where(|t| *t == Tok::Subj(m.subject));
     let any = c.has(|t| matches!(t, Tok::Or | Tok::AnyOf));
     let vals = names(c, true);
     if vals.is_empty() {
-        return refuse(span_of(c.toks), "アプリケーション名が書かれていません");
+        return refuse(span_of(c.toks), m.no_name);
     }
     let (neg, nidx) = c.negated();
     let parts: Vec<Rule> = vals
         .iter()
-        .map(|(_, a)| Rule::Atom(Condition::Contains(A::DeviceApps, a.to_lowercase())))
+        .map(|(_, name)| {
+            let name = if m.lower {
+                name.to_lowercase()
+            } else {
+                name.clone()
+            };
+            Rule::Atom(Condition::Contains(m.attr, name))
+        })
         .collect();
     let n = parts.len();
     let rule = if any {

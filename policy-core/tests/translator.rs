@@ -107,6 +107,11 @@ const CASES: &[(&str, &str)] = &[
     ("ポート番号が80、443以外であること", "not destination.port in [80, 443]"),
     ("OIDCでログインしていること", r#"auth.method == "oidc""#),
     ("アクセス先のIPアドレスが10.0.0.0/8の範囲内であること", r#"destination.ip in_cidr ["10.0.0.0/8"]"#),
+    ("TPM2.0が搭載されていること", r#"device.tpm.version == "2.0" and device.tpm.present == true"#),
+    ("多要素認証を経ていること", "auth.mfa == true"),
+    ("アクセス元の国が日本ではなく、かつ多要素認証を利用していないこと", r#"not source.country == "JP" and auth.mfa == false"#),
+    ("経理部グループのメンバーでないこと", r#"not user.groups contains "経理部""#),
+    ("時間帯が22時から翌6時であること", "time of_day [22:00, 06:00)"),
 ];
 
 /// Texts that must be refused, with a word the refusal must name.

@@ -405,6 +405,7 @@ const LEXICON: &[(&str, &[Tok])] = &[
     ("完了", &[T::Pred(P::Use)]),
     ("認証", &[T::Pred(P::Use)]),
     ("行って", &[T::Pred(P::Use)]),
+    ("経て", &[T::Pred(P::Use)]),
     ("行う", &[T::Pred(P::Use)]),
     ("行い", &[T::Pred(P::Use)]),
     ("済み", &[T::Aux]),
@@ -950,6 +951,23 @@ fn lex_ascii(run: &str, offset: usize, out: &mut Vec<Token>) {
         }
         if matched.is_none() {
             let (s, w) = words[k];
+            // 「TPM2.0」: the keyword with its version glued on.
+            if w.len() > 3
+                && w[..3].eq_ignore_ascii_case("tpm")
+                && w[3..].parse::<crate::value::Version>().is_ok()
+            {
+                push_literal(out, &mut literal);
+                out.push(Token {
+                    tok: T::Subj(S::Tpm),
+                    span: offset + s..offset + s + 3,
+                });
+                out.push(Token {
+                    tok: T::Word(w[3..].to_string()),
+                    span: offset + s + 3..offset + s + w.len(),
+                });
+                k += 1;
+                continue;
+            }
             if let Some(toks) = keyword(w) {
                 matched = Some((1, toks, s..s + w.len()));
             } else if let Some((split, unit)) = split_number_unit(w) {

@@ -291,44 +291,35 @@ fn rule(s: &str, depth: usize) -> PResult<'_, Rule> {
 
 /// `or_expr := and_expr ( "or" and_expr )*`
 fn or_expr(s: &str, depth: usize) -> PResult<'_, Rule> {
-    let (mut s, first) = and_expr(s, depth)?;
-    let mut parts = vec![first];
-    while let Some(rest) = keyword(s, "or") {
-        let (rest, next) = and_expr(rest, depth)?;
-        parts.push(next);
-        s = rest;
-    }
-    Ok((
-        s,
-        if parts.len() == 1 {
-            pop(parts)
-        } else {
-            Rule::Or(parts)
-        },
-    ))
+    chain(s, depth, "or", and_expr, Rule::Or)
 }
 
 /// `and_expr := unary ( "and" unary )*`
 fn and_expr(s: &str, depth: usize) -> PResult<'_, Rule> {
-    let (mut s, first) = unary(s, depth)?;
+    chain(s, depth, "and", unary, Rule::And)
+}
+
+/// `operand ( keyword operand )*`: one operand stands alone, several make one n-ary
+/// node (nesting comes only from parentheses, which keeps the round trip exact).
+fn chain<'a>(
+    s: &'a str,
+    depth: usize,
+    kw: &str,
+    operand: fn(&'a str, usize) -> PResult<'a, Rule>,
+    make: fn(Vec<Rule>) -> Rule,
+) -> PResult<'a, Rule> {
+    let (mut s, first) = operand(s, depth)?;
     let mut parts = vec![first];
-    while let Some(rest) = keyword(s, "and") {
-        let (rest, next) = unary(rest, depth)?;
+    while let Some(rest) = keyword(s, kw) {
+        let (rest, next) = operand(rest, depth)?;
         parts.push(next);
         s = rest;
     }
-    Ok((
-        s,
-        if parts.len() == 1 {
-            pop(parts)
-        } else {
-            Rule::And(parts)
-        },
-    ))
-}
-
-fn pop(mut parts: Vec<Rule>) -> Rule {
-    parts.pop().unwrap_or(Rule::And(Vec::new()))
+    let rule = match parts.len() {
+        1 => parts.pop().unwrap_or(Rule::And(Vec::new())),
+        _ => make(parts),
+    };
+    Ok((s, rule))
 }
 
 /// `unary := "not" unary | "(" rule ")" | condition`

@@ -540,16 +540,7 @@ fn read_subject(c: &mut Clause<'_>, s: Subj) -> Res<Built> {
         ),
         Subj::Suspicious => read_suspicious(c),
         Subj::AuthMethod => read_auth_method(c),
-        Subj::Os => {
-            if c.has(|t| matches!(t, Tok::Os(_))) {
-                read_os(c)
-            } else {
-                refuse(
-                    span_of(c.toks),
-                    "OS の種類（Windows、macOS など）が書かれていません",
-                )
-            }
-        }
+        Subj::Os => read_os(c),
         Subj::OsVersion => read_version(c, A::DeviceOsVersion),
         Subj::TpmVersion => read_version(c, A::DeviceTpmVersion),
         Subj::OsName => read_strings(c, A::DeviceOsName, &[]),
@@ -808,52 +799,55 @@ fn read_disk(c: &mut Clause<'_>) -> Res<Built> {
 }
 
 fn read_os(c: &mut Clause<'_>) -> Res<Built> {
-    let (idx, _) = list_values(c, |t| matches!(t, Tok::Os(_)));
-    c.use_where(|t| matches!(t, Tok::Pred(Pred::Use)));
-    let (neg, nidx) = c.negated();
-    let mut lits: Vec<Literal> = Vec::new();
-    for &i in &idx {
-        if let Tok::Os(o) = c.toks[i].tok {
-            let l = Literal::Enum(o);
-            if !lits.contains(&l) {
-                lits.push(l);
-            }
-        }
-    }
-    let mut all = idx;
-    all.extend(nidx);
-    all.extend(subject_idx(c));
-    Ok(built1(
-        negate_if(neg, one_or_in(A::DeviceOsFamily, lits)),
-        c.span_of(&all),
-        1,
-    ))
+    read_enum(
+        c,
+        A::DeviceOsFamily,
+        |t| match t {
+            Tok::Os(o) => Some(o),
+            _ => None,
+        },
+        "OS の種類（Windows、macOS など）が書かれていません",
+    )
 }
 
 fn read_auth_method(c: &mut Clause<'_>) -> Res<Built> {
-    let (idx, _) = list_values(c, |t| matches!(t, Tok::AuthMethod(_)));
+    read_enum(
+        c,
+        A::AuthMethod,
+        |t| match t {
+            Tok::AuthMethod(m) => Some(m),
+            _ => None,
+        },
+        "認証方式（パスワード、WebAuthn、SAML、OIDC）が書かれていません",
+    )
+}
+
+/// An enum attribute by its values (「OSがWindowsまたはmacOS」「パスワード認証でない」):
+/// one value is `==`, several are `in`; 「利用」 is allowed as the verb.
+fn read_enum(
+    c: &mut Clause<'_>,
+    attr: crate::schema::Attribute,
+    value: fn(&Tok) -> Option<&'static str>,
+    missing: &str,
+) -> Res<Built> {
+    let (idx, _) = list_values(c, |t| value(t).is_some());
     if idx.is_empty() {
-        return refuse(
-            span_of(c.toks),
-            "認証方式（パスワード、WebAuthn、SAML、OIDC）が書かれていません",
-        );
+        return refuse(span_of(c.toks), missing);
     }
     c.use_where(|t| matches!(t, Tok::Pred(Pred::Use)));
     let (neg, nidx) = c.negated();
     let mut lits: Vec<Literal> = Vec::new();
-    for &i in &idx {
-        if let Tok::AuthMethod(m) = c.toks[i].tok {
-            let l = Literal::Enum(m);
-            if !lits.contains(&l) {
-                lits.push(l);
-            }
+    for name in idx.iter().filter_map(|&i| value(&c.toks[i].tok)) {
+        let l = Literal::Enum(name);
+        if !lits.contains(&l) {
+            lits.push(l);
         }
     }
     let mut all = idx;
     all.extend(nidx);
     all.extend(subject_idx(c));
     Ok(built1(
-        negate_if(neg, one_or_in(A::AuthMethod, lits)),
+        negate_if(neg, one_or_in(attr, lits)),
         c.span_of(&all),
         1,
     ))

@@ -11,7 +11,7 @@
 //! The `postgres` client runs its own small runtime: use this store from plain
 //! threads or `tokio::task::spawn_blocking`, not directly on an async task.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -137,17 +137,7 @@ impl PostgresStore {
     }
 
     fn slot(&self) -> MutexGuard<'_, Option<Client>> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for i in 0..self.slots.len() {
-            if let Ok(guard) = self.slots[(start + i) % self.slots.len()].try_lock() {
-                return guard;
-            }
-        }
-        // A panic while a slot was held leaves at worst a dropped transaction
-        // (rolled back by its guard), so a poisoned slot is still usable.
-        self.slots[start % self.slots.len()]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        super::take_from_pool(&self.slots, &self.next)
     }
 
     /// Runs `f` on a pooled connection, reconnecting first if it broke.

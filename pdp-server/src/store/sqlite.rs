@@ -12,7 +12,7 @@
 //! text.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -161,15 +161,7 @@ impl SqliteStore {
         if self.readers.is_empty() {
             return self.writer();
         }
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        for i in 0..self.readers.len() {
-            if let Ok(guard) = self.readers[(start + i) % self.readers.len()].try_lock() {
-                return guard;
-            }
-        }
-        self.readers[start % self.readers.len()]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        super::take_from_pool(&self.readers, &self.next_reader)
     }
 
     /// Runs `f` in an immediate (write-locked) transaction and commits.

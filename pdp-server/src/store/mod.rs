@@ -241,6 +241,25 @@ mod codec {
     }
 }
 
+/// Takes a connection from a small pool: the first free one, starting round-robin at
+/// `next`, else waits for the one `next` points at. A poisoned lock is still usable: a
+/// panic while it was held can at worst leave a transaction that its guard rolled back.
+/// `pool` must not be empty.
+pub(crate) fn take_from_pool<'a, T>(
+    pool: &'a [std::sync::Mutex<T>],
+    next: &std::sync::atomic::AtomicUsize,
+) -> std::sync::MutexGuard<'a, T> {
+    let start = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    for i in 0..pool.len() {
+        if let Ok(guard) = pool[(start + i) % pool.len()].try_lock() {
+            return guard;
+        }
+    }
+    pool[start % pool.len()]
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 #[cfg(test)]
 mod location_tests {
     use super::Location;
@@ -279,23 +298,4 @@ mod location_tests {
         assert!(Location::parse("").is_err());
         assert!(Location::parse("sqlite:").is_err());
     }
-}
-
-/// Takes a connection from a small pool: the first free one, starting round-robin at
-/// `next`, else waits for the one `next` points at. A poisoned lock is still usable: a
-/// panic while it was held can at worst leave a transaction that its guard rolled back.
-/// `pool` must not be empty.
-pub(crate) fn take_from_pool<'a, T>(
-    pool: &'a [std::sync::Mutex<T>],
-    next: &std::sync::atomic::AtomicUsize,
-) -> std::sync::MutexGuard<'a, T> {
-    let start = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    for i in 0..pool.len() {
-        if let Ok(guard) = pool[(start + i) % pool.len()].try_lock() {
-            return guard;
-        }
-    }
-    pool[start % pool.len()]
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
 }

@@ -10,18 +10,14 @@
 
 use serde_json::{json, Value};
 
-use super::{finish, prompt, snippet, wire, Http, LlmConfig, LlmError, Reply, Usage};
+use super::{finish, prompt, snippet, LlmConfig, LlmError, Reply, Session, Usage};
 use crate::decision::Slot;
 use crate::translate::{TranslateError, Translation, Translator};
 
 /// Translates with a Gemini model. See the module documentation.
 #[derive(Debug)]
 pub struct GeminiTranslator {
-    cfg: LlmConfig,
-    http: Http,
-    system: String,
-    schema: Value,
-    usage: Usage,
+    s: Session,
 }
 
 impl GeminiTranslator {
@@ -31,11 +27,7 @@ impl GeminiTranslator {
             return Err(LlmError::MissingKey("GEMINI_API_KEY"));
         }
         Ok(GeminiTranslator {
-            http: Http::new(&cfg)?,
-            cfg,
-            system: prompt::system_instruction(),
-            schema: wire::response_schema(),
-            usage: Usage::default(),
+            s: Session::new(cfg)?,
         })
     }
 
@@ -46,24 +38,24 @@ impl GeminiTranslator {
 
     /// Sets the policy's time zone.
     pub fn with_tz(mut self, tz: chrono_tz::Tz) -> Self {
-        self.cfg.tz = tz;
+        self.s.cfg.tz = tz;
         self
     }
 
     /// Tokens spent so far.
     pub fn usage(&self) -> &Usage {
-        &self.usage
+        &self.s.usage
     }
 
     /// The request body for one text.
     pub fn request_body(&self, text: &str, slot: Slot) -> Value {
         json!({
-            "systemInstruction": { "parts": [ { "text": self.system } ] },
+            "systemInstruction": { "parts": [ { "text": self.s.system } ] },
             "contents": [ { "role": "user", "parts": [ { "text": prompt::user_message(text, slot) } ] } ],
             "generationConfig": {
                 "temperature": 0,
                 "responseMimeType": "application/json",
-                "responseJsonSchema": self.schema,
+                "responseJsonSchema": self.s.schema,
             }
         })
     }
@@ -71,16 +63,16 @@ impl GeminiTranslator {
     fn call(&self, text: &str, slot: Slot) -> Result<Reply, LlmError> {
         let url = format!(
             "{}/v1beta/models/{}:generateContent",
-            self.cfg.base_url, self.cfg.model
+            self.s.cfg.base_url, self.s.cfg.model
         );
-        let key = self.cfg.api_key.clone().unwrap_or_default();
-        let resp = self.http.post_json(
+        let key = self.s.cfg.api_key.clone().unwrap_or_default();
+        let resp = self.s.http.post_json(
             &url,
             &[("x-goog-api-key", key)],
             &self.request_body(text, slot),
         )?;
         let u = &resp["usageMetadata"];
-        self.usage.add(
+        self.s.usage.add(
             u["promptTokenCount"].as_u64().unwrap_or(0),
             u["candidatesTokenCount"].as_u64().unwrap_or(0)
                 + u["thoughtsTokenCount"].as_u64().unwrap_or(0),
@@ -148,11 +140,11 @@ fn parse_response(resp: &Value) -> Result<Reply, LlmError> {
 
 impl Translator for GeminiTranslator {
     fn id(&self) -> String {
-        format!("gemini/{}", self.cfg.model)
+        format!("gemini/{}", self.s.cfg.model)
     }
 
     fn translate(&self, text: &str, slot: Slot) -> Result<Translation, TranslateError> {
         let reply = self.call(text, slot)?;
-        finish(text, slot, reply, self.cfg.tz)
+        finish(text, slot, reply, self.s.cfg.tz)
     }
 }

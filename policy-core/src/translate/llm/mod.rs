@@ -235,6 +235,29 @@ impl Usage {
     }
 }
 
+/// What every model translator holds: its configuration, the HTTP client, the system
+/// instruction and response schema (built once), and the tokens spent.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) cfg: LlmConfig,
+    pub(crate) http: Http,
+    pub(crate) system: String,
+    pub(crate) schema: serde_json::Value,
+    pub(crate) usage: Usage,
+}
+
+impl Session {
+    pub(crate) fn new(cfg: LlmConfig) -> Result<Session, LlmError> {
+        Ok(Session {
+            http: Http::new(&cfg)?,
+            cfg,
+            system: prompt::system_instruction(),
+            schema: wire::response_schema(),
+            usage: Usage::default(),
+        })
+    }
+}
+
 /// A JSON-over-HTTPS client with timeouts and bounded retries.
 #[derive(Debug)]
 pub struct Http {

@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 
-use super::{finish, prompt, snippet, wire, Http, LlmConfig, LlmError, Reply, Usage};
+use super::{finish, prompt, snippet, LlmConfig, LlmError, Reply, Session, Usage};
 use crate::decision::Slot;
 use crate::translate::{TranslateError, Translation, Translator};
 
@@ -17,22 +17,14 @@ use crate::translate::{TranslateError, Translation, Translator};
 /// documentation.
 #[derive(Debug)]
 pub struct OpenAiTranslator {
-    cfg: LlmConfig,
-    http: Http,
-    system: String,
-    schema: Value,
-    usage: Usage,
+    s: Session,
 }
 
 impl OpenAiTranslator {
     /// A translator for `cfg`.
     pub fn new(cfg: LlmConfig) -> Result<OpenAiTranslator, LlmError> {
         Ok(OpenAiTranslator {
-            http: Http::new(&cfg)?,
-            cfg,
-            system: prompt::system_instruction(),
-            schema: wire::response_schema(),
-            usage: Usage::default(),
+            s: Session::new(cfg)?,
         })
     }
 
@@ -43,44 +35,46 @@ impl OpenAiTranslator {
 
     /// Sets the policy's time zone.
     pub fn with_tz(mut self, tz: chrono_tz::Tz) -> Self {
-        self.cfg.tz = tz;
+        self.s.cfg.tz = tz;
         self
     }
 
     /// Tokens spent so far.
     pub fn usage(&self) -> &Usage {
-        &self.usage
+        &self.s.usage
     }
 
     /// The request body for one text.
     pub fn request_body(&self, text: &str, slot: Slot) -> Value {
         json!({
-            "model": self.cfg.model,
+            "model": self.s.cfg.model,
             "temperature": 0,
             "messages": [
-                { "role": "system", "content": self.system },
+                { "role": "system", "content": self.s.system },
                 { "role": "user", "content": prompt::user_message(text, slot) },
             ],
             "response_format": {
                 "type": "json_schema",
-                "json_schema": { "name": "rzts_rule", "strict": true, "schema": self.schema },
+                "json_schema": { "name": "rzts_rule", "strict": true, "schema": self.s.schema },
             },
         })
     }
 
     fn call(&self, text: &str, slot: Slot) -> Result<Reply, LlmError> {
-        let url = format!("{}/chat/completions", self.cfg.base_url);
+        let url = format!("{}/chat/completions", self.s.cfg.base_url);
         let headers: Vec<(&str, String)> = self
+            .s
             .cfg
             .api_key
             .iter()
             .map(|k| ("authorization", format!("Bearer {k}")))
             .collect();
         let resp = self
+            .s
             .http
             .post_json(&url, &headers, &self.request_body(text, slot))?;
         let u = &resp["usage"];
-        self.usage.add(
+        self.s.usage.add(
             u["prompt_tokens"].as_u64().unwrap_or(0),
             u["completion_tokens"].as_u64().unwrap_or(0),
         );
@@ -119,11 +113,11 @@ fn parse_response(resp: &Value) -> Result<Reply, LlmError> {
 
 impl Translator for OpenAiTranslator {
     fn id(&self) -> String {
-        format!("openai/{}", self.cfg.model)
+        format!("openai/{}", self.s.cfg.model)
     }
 
     fn translate(&self, text: &str, slot: Slot) -> Result<Translation, TranslateError> {
         let reply = self.call(text, slot)?;
-        finish(text, slot, reply, self.cfg.tz)
+        finish(text, slot, reply, self.s.cfg.tz)
     }
 }

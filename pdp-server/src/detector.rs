@@ -43,7 +43,8 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, FixedOffset, Timelike, Utc};
-use policy_core::value::Point;
+use policy_core::decision::Effect;
+use policy_core::value::{CountryCode, Point};
 use serde::{Deserialize, Serialize};
 
 use crate::model::AccessRecord;
@@ -214,6 +215,57 @@ impl PastAccess for AccessRecord {
     }
     fn denied(&self) -> bool {
         self.decision == policy_core::decision::Effect::Deny
+    }
+}
+
+/// What the detector needs of one earlier access, kept in memory per user. Unlike
+/// the access log it also keeps the device's reported location, so impossible
+/// travel can use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Past {
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Source country.
+    pub country: Option<CountryCode>,
+    /// Device id.
+    pub device: Option<String>,
+    /// Whether it was denied.
+    pub denied: bool,
+    /// The device's reported location.
+    pub location: Option<Point>,
+}
+
+impl Past {
+    /// From an access record (which keeps no location).
+    pub fn from_record(r: &AccessRecord, location: Option<Point>) -> Past {
+        Past {
+            time: r.time,
+            country: r.country.as_deref().and_then(|c| c.parse().ok()),
+            device: r.device.clone(),
+            denied: r.decision == Effect::Deny,
+            location,
+        }
+    }
+}
+
+impl PastAccess for Past {
+    fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    fn user(&self) -> Option<&str> {
+        None
+    }
+    fn country(&self) -> Option<&str> {
+        self.country.as_ref().map(CountryCode::as_str)
+    }
+    fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+    fn denied(&self) -> bool {
+        self.denied
+    }
+    fn location(&self) -> Option<Point> {
+        self.location
     }
 }
 
@@ -627,35 +679,6 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    struct Past {
-        time: DateTime<Utc>,
-        country: Option<&'static str>,
-        device: Option<&'static str>,
-        denied: bool,
-        location: Option<Point>,
-    }
-
-    impl PastAccess for Past {
-        fn time(&self) -> DateTime<Utc> {
-            self.time
-        }
-        fn user(&self) -> Option<&str> {
-            None
-        }
-        fn country(&self) -> Option<&str> {
-            self.country
-        }
-        fn device(&self) -> Option<&str> {
-            self.device
-        }
-        fn denied(&self) -> bool {
-            self.denied
-        }
-        fn location(&self) -> Option<Point> {
-            self.location
-        }
-    }
-
     fn t(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, h, m, 0).unwrap()
     }
@@ -728,7 +751,7 @@ mod tests {
         };
         // Same country, 830 km apart in 20 minutes: impossible.
         let mut p = past(t(1, 0));
-        p.country = Some("JP");
+        p.country = Some("JP".parse().unwrap());
         p.location = Some(tokyo);
         let cur = Observation::new("u", t(1, 20))
             .with_country("JP")

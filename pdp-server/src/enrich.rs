@@ -22,10 +22,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use policy_core::context::{Device as DeviceCtx, Request};
-use policy_core::decision::Effect;
-use policy_core::value::{CountryCode, Point};
+use policy_core::value::Point;
 
-use crate::detector::{Assessment, Detector, Observation, PastAccess};
+use crate::detector::{Assessment, Detector, Observation, Past};
 use crate::geoip::GeoIp;
 use crate::model::{AccessRecord, Device, User};
 use crate::store::{Store, StoreError};
@@ -45,57 +44,6 @@ impl Enriched {
     /// True when the directory says the user is disabled.
     pub fn user_disabled(&self) -> bool {
         self.user.as_ref().is_some_and(|u| u.disabled)
-    }
-}
-
-/// What the detector needs of one earlier access, kept in memory per user. Unlike
-/// the access log it also keeps the device's reported location, so impossible
-/// travel can use it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Past {
-    /// When.
-    pub time: DateTime<Utc>,
-    /// Source country.
-    pub country: Option<CountryCode>,
-    /// Device id.
-    pub device: Option<String>,
-    /// Whether it was denied.
-    pub denied: bool,
-    /// The device's reported location.
-    pub location: Option<Point>,
-}
-
-impl Past {
-    /// From an access record (which keeps no location).
-    pub fn from_record(r: &AccessRecord, location: Option<Point>) -> Past {
-        Past {
-            time: r.time,
-            country: r.country.as_deref().and_then(|c| c.parse().ok()),
-            device: r.device.clone(),
-            denied: r.decision == Effect::Deny,
-            location,
-        }
-    }
-}
-
-impl PastAccess for Past {
-    fn time(&self) -> DateTime<Utc> {
-        self.time
-    }
-    fn user(&self) -> Option<&str> {
-        None
-    }
-    fn country(&self) -> Option<&str> {
-        self.country.as_ref().map(CountryCode::as_str)
-    }
-    fn device(&self) -> Option<&str> {
-        self.device.as_deref()
-    }
-    fn denied(&self) -> bool {
-        self.denied
-    }
-    fn location(&self) -> Option<Point> {
-        self.location
     }
 }
 

@@ -208,6 +208,48 @@ mod codec {
         query.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT)
     }
 
+    /// One parameter of an access-log query, in backend-neutral form.
+    pub(super) enum LogArg {
+        Text(String),
+        Time(DateTime<Utc>),
+        Int(i64),
+    }
+
+    /// The access-log query for `q` (newest first), written once for both backends:
+    /// `placeholder(n)` spells the n-th (1-based) parameter (`?1` or `$1`).
+    pub(super) fn access_query(
+        columns: &str,
+        q: &crate::model::LogQuery,
+        placeholder: fn(usize) -> String,
+    ) -> (String, Vec<LogArg>) {
+        let mut sql = format!("SELECT {columns} FROM access_log");
+        let mut args = Vec::new();
+        let mut filters: Vec<(&str, LogArg)> = Vec::new();
+        if let Some(user) = &q.user {
+            filters.push(("user_id = ", LogArg::Text(user.clone())));
+        }
+        if let Some(target) = &q.target {
+            filters.push(("target = ", LogArg::Text(target.clone())));
+        }
+        if let Some(decision) = q.decision {
+            filters.push(("decision = ", LogArg::Text(effect_str(decision).into())));
+        }
+        if let Some(since) = q.since {
+            // Stored times are whole microseconds: round `since` up to keep `>=`.
+            filters.push(("time >= ", LogArg::Time(ceil_micros(since))));
+        }
+        for (i, (cond, arg)) in filters.into_iter().enumerate() {
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            sql.push_str(cond);
+            args.push(arg);
+            sql.push_str(&placeholder(args.len()));
+        }
+        args.push(LogArg::Int(limit(q.limit) as i64));
+        sql.push_str(" ORDER BY time DESC, seq DESC LIMIT ");
+        sql.push_str(&placeholder(args.len()));
+        (sql, args)
+    }
+
     pub(super) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> {
         serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("cannot encode: {e}")))
     }

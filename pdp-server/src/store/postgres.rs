@@ -697,35 +697,17 @@ impl Store for PostgresStore {
     }
 
     fn query_access(&self, query: &LogQuery) -> Result<Vec<AccessRecord>, StoreError> {
-        let mut sql = format!("SELECT {ACCESS_COLUMNS} FROM access_log");
-        let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-        let mut clause = |cond: &str, v: Box<dyn ToSql + Sync>, args: &mut Vec<_>| {
-            sql.push_str(if args.is_empty() { " WHERE " } else { " AND " });
-            args.push(v);
-            sql.push_str(&cond.replace('?', &format!("${}", args.len())));
-        };
-        if let Some(user) = &query.user {
-            clause("user_id = ?", Box::new(user.clone()), &mut args);
-        }
-        if let Some(target) = &query.target {
-            clause("target = ?", Box::new(target.clone()), &mut args);
-        }
-        if let Some(decision) = query.decision {
-            clause(
-                "decision = ?",
-                Box::new(codec::effect_str(decision)),
-                &mut args,
-            );
-        }
-        if let Some(since) = query.since {
-            // Stored times are whole microseconds: round `since` up to keep `>=`.
-            clause("time >= ?", Box::new(codec::ceil_micros(since)), &mut args);
-        }
-        args.push(Box::new(codec::limit(query.limit) as i64));
-        sql.push_str(&format!(
-            " ORDER BY time DESC, seq DESC LIMIT ${}",
-            args.len()
-        ));
+        let (sql, args) = codec::access_query(ACCESS_COLUMNS, query, |n| format!("${n}"));
+        let args: Vec<Box<dyn ToSql + Sync>> = args
+            .into_iter()
+            .map(|a| -> Box<dyn ToSql + Sync> {
+                match a {
+                    codec::LogArg::Text(t) => Box::new(t),
+                    codec::LogArg::Time(t) => Box::new(t),
+                    codec::LogArg::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
         self.read(&sql, &params, access_from_row)
     }

@@ -574,36 +574,12 @@ impl Store for SqliteStore {
     }
 
     fn query_access(&self, query: &LogQuery) -> Result<Vec<AccessRecord>, StoreError> {
-        let mut sql = format!("SELECT {ACCESS_COLUMNS} FROM access_log");
-        let mut args: Vec<Value> = Vec::new();
-        let mut clause = |cond: &str, v: Value, args: &mut Vec<Value>| {
-            sql.push_str(if args.is_empty() { " WHERE " } else { " AND " });
-            args.push(v);
-            sql.push_str(&cond.replace('?', &format!("?{}", args.len())));
-        };
-        if let Some(user) = &query.user {
-            clause("user_id = ?", Value::Text(user.clone()), &mut args);
-        }
-        if let Some(target) = &query.target {
-            clause("target = ?", Value::Text(target.clone()), &mut args);
-        }
-        if let Some(decision) = query.decision {
-            clause(
-                "decision = ?",
-                Value::Text(codec::effect_str(decision).into()),
-                &mut args,
-            );
-        }
-        if let Some(since) = query.since {
-            // Stored times are whole microseconds: round `since` up to keep `>=`.
-            let us = time_to_sql(codec::ceil_micros(since));
-            clause("time >= ?", Value::Integer(us), &mut args);
-        }
-        args.push(Value::Integer(codec::limit(query.limit) as i64));
-        sql.push_str(&format!(
-            " ORDER BY time DESC, seq DESC LIMIT ?{}",
-            args.len()
-        ));
+        let (sql, args) = codec::access_query(ACCESS_COLUMNS, query, |n| format!("?{n}"));
+        let args = args.into_iter().map(|a| match a {
+            codec::LogArg::Text(t) => Value::Text(t),
+            codec::LogArg::Time(t) => Value::Integer(time_to_sql(t)),
+            codec::LogArg::Int(i) => Value::Integer(i),
+        });
         let conn = self.reader();
         collect(
             &conn,

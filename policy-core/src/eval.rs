@@ -120,15 +120,9 @@ fn eq(v: AttrValue<'_>, lit: &Literal) -> Option<bool> {
 fn eval_known(c: &Condition, v: AttrValue<'_>, tz: Tz) -> Option<bool> {
     use AttrValue as V;
     match c {
-        Condition::Eq(attr, lit) => {
-            if *attr == crate::schema::Attribute::UserEmail {
-                // Emails are stored lower-cased; compare the literal the same way.
-                if let (V::Str(a), Literal::Str(b)) = (v, lit) {
-                    return Some(a.eq_ignore_ascii_case(b));
-                }
-            }
-            eq(v, lit)
-        }
+        // Case-insensitive attributes (e-mail, apps) need no special case here: the
+        // request and the checked rule both hold them lower-cased.
+        Condition::Eq(_, lit) => eq(v, lit),
         Condition::In(_, lits) => {
             let mut any = false;
             for l in lits {
@@ -136,13 +130,8 @@ fn eval_known(c: &Condition, v: AttrValue<'_>, tz: Tz) -> Option<bool> {
             }
             Some(any)
         }
-        Condition::Contains(attr, needle) => match v {
-            V::Set(items) => Some(if *attr == crate::schema::Attribute::DeviceApps {
-                // Stored lower-cased; literals are lower-cased when the rule is built.
-                items.iter().any(|i| i.eq_ignore_ascii_case(needle))
-            } else {
-                items.iter().any(|i| i == needle)
-            }),
+        Condition::Contains(_, needle) => match v {
+            V::Set(items) => Some(items.iter().any(|i| i == needle)),
             _ => None,
         },
         Condition::Compare(_, op, lit) => {

@@ -107,6 +107,21 @@ pub enum DeviceCmd {
         #[arg(long)]
         owner: String,
     },
+    /// Issue a one-time enrolment code for a device agent (`rzts-agent enroll
+    /// --server URL --code CODE` on the device); the code is shown once, stored
+    /// only as a hash, single use, and expires.
+    Enroll {
+        /// The future device's owner (user id).
+        #[arg(long)]
+        owner: String,
+        /// Register the device under this id (default: generated at enrolment;
+        /// an existing device of the same owner is re-keyed).
+        #[arg(long)]
+        id: Option<String>,
+        /// Minutes until the code expires.
+        #[arg(long, default_value_t = pdp_server::devices::DEFAULT_CODE_TTL_MINUTES)]
+        ttl_minutes: u32,
+    },
     /// List devices with their last report time.
     List,
     /// Remove a device.
@@ -253,6 +268,21 @@ pub fn device(config: Option<PathBuf>, cmd: DeviceCmd) -> Result<ExitCode, Direc
         DeviceCmd::Register { id, owner } => {
             store.register_device(&id, &owner)?;
             println!("デバイス {id}（所有者 {owner}）を登録しました");
+        }
+        DeviceCmd::Enroll {
+            owner,
+            id,
+            ttl_minutes,
+        } => {
+            let issued = pdp_server::devices::issue_enrollment(&owner, id.as_deref(), ttl_minutes)
+                .map_err(DirectoryError::Usage)?;
+            store.create_enrollment(&issued.record)?;
+            println!("{}", issued.code);
+            eprintln!(
+                "登録コード（1 回限り、{} まで有効、所有者 {owner}）。デバイスで実行: rzts-agent enroll --server <URL> --code {}",
+                issued.record.expires_at.to_rfc3339(),
+                issued.code
+            );
         }
         DeviceCmd::List => {
             for d in store.list_devices()? {

@@ -134,7 +134,8 @@ enum Command {
         #[command(subcommand)]
         cmd: directory::GroupCmd,
     },
-    /// Manage registered devices.
+    /// Manage registered devices; `device enroll` issues a one-time code for the
+    /// device agent (rzts-agent).
     Device {
         /// Server config whose store to use.
         #[arg(long, global = true)]

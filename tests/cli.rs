@@ -362,3 +362,72 @@ fn translate_prints_rule_meaning_and_citations() {
     assert_eq!(code, 2);
     assert!(err.contains("全員"), "{err}");
 }
+
+#[test]
+fn device_enroll_prints_a_one_time_code_that_the_store_accepts_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let cfg = write(
+        dir.path(),
+        "server.toml",
+        &format!("data_dir = {:?}\n", data.display().to_string()),
+    );
+    let cfg = cfg.to_str().unwrap();
+    let (code, _, err) = run(&[
+        "user",
+        "add",
+        "tanaka",
+        "--email",
+        "t@example.co.jp",
+        "--config",
+        cfg,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&[
+        "device",
+        "enroll",
+        "--owner",
+        "tanaka",
+        "--id",
+        "PC-1",
+        "--ttl-minutes",
+        "5",
+        "--config",
+        cfg,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let enrol = out.trim().to_string();
+    assert_eq!(enrol.len(), 39, "{enrol}");
+    assert!(err.contains("rzts-agent enroll"), "{err}");
+    // Bad lifetimes and unknown owners exit 2.
+    let (code, _, _) = run(&[
+        "device",
+        "enroll",
+        "--owner",
+        "tanaka",
+        "--ttl-minutes",
+        "0",
+        "--config",
+        cfg,
+    ]);
+    assert_eq!(code, 2);
+    let (code, _, _) = run(&["device", "enroll", "--owner", "nobody", "--config", cfg]);
+    assert_eq!(code, 2);
+
+    // Only the code's hash is stored; the store accepts it exactly once.
+    let store =
+        pdp_server::store::open(&format!("sqlite:{}", data.join("rzts.db").display())).unwrap();
+    let hash = pdp_server::devices::code_sha256(&enrol);
+    let now = chrono::Utc::now();
+    match store.enroll_device(&hash, "KEY", "unused", now).unwrap() {
+        pdp_server::model::EnrollOutcome::Enrolled(d) => assert_eq!(d.id, "PC-1"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.enroll_device(&hash, "KEY", "unused", now).unwrap(),
+        pdp_server::model::EnrollOutcome::Used
+    );
+    let (code, out, _) = run(&["device", "list", "--config", cfg]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("PC-1\ttanaka"), "{out}");
+}

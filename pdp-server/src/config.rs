@@ -103,6 +103,9 @@ pub struct ServerConfig {
     pub smtp: Option<SmtpConfig>,
     /// The anomaly detector (`[detector]`), including `block_when_suspicious`.
     pub detector: DetectorConfig,
+    /// The device agent (`[devices]`): attestation origins, report clock window,
+    /// challenge lifetime.
+    pub devices: crate::devices::DevicesConfig,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +125,7 @@ impl Default for ServerConfig {
             cache_ttl_ms: 1000,
             smtp: None,
             detector: DetectorConfig::default(),
+            devices: crate::devices::DevicesConfig::default(),
         }
     }
 }
@@ -170,6 +174,19 @@ impl ServerConfig {
         }
         if self.reload_interval_ms == 0 {
             return invalid("reload_interval_ms", "must be at least 1");
+        }
+        if self.devices.challenge_ttl_secs == 0 {
+            return invalid("devices.challenge_ttl_secs", "must be at least 1");
+        }
+        if let Some(o) =
+            self.devices.attestation_origins.iter().find(|o| {
+                !(o.starts_with("https://") || o.starts_with("http://")) || o.ends_with('/')
+            })
+        {
+            return invalid(
+                "devices.attestation_origins",
+                &format!("{o:?} is not a web origin like https://login.example.co.jp"),
+            );
         }
         if let Some(t) = &self.admin_token {
             if t.trim().len() < 16 {

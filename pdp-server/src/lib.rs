@@ -27,3 +27,6 @@ pub mod server;
 
 // The TOTP second factor of directory users.
 pub mod totp;
+
+// The device agent's enrolment codes, device keys, signed reports and attestations.
+pub mod devices;

@@ -105,3 +105,32 @@ pub struct LogQuery {
     /// At most this many (default 100, at most 10 000).
     pub limit: Option<usize>,
 }
+
+/// A new one-time enrolment code (`rzts device enroll`); the code itself is never
+/// stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEnrollment {
+    /// Lower-case hex SHA-256 of the normalised code.
+    pub code_sha256: String,
+    /// Who the enrolled device will belong to.
+    pub owner: String,
+    /// The device id to register, else one is generated at enrolment.
+    pub device_id: Option<String>,
+    /// When the code was made.
+    pub created_at: DateTime<Utc>,
+    /// After this the code is refused.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What consuming an enrolment code did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnrollOutcome {
+    /// The device is registered with its key.
+    Enrolled(Box<Device>),
+    /// No such code.
+    Unknown,
+    /// The code was used already.
+    Used,
+    /// The code expired.
+    Expired,
+}

@@ -285,6 +285,10 @@ impl Server {
             .local_addr()
             .map_err(io_err("reading the listen address"))?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut config = config;
+        if config.devices.attestation_origins.is_empty() {
+            config.devices.attestation_origins = vec![format!("http://{addr}")];
+        }
         use sha2::Digest as _;
         let state = Arc::new(AppState {
             smtp: config.smtp.clone(),

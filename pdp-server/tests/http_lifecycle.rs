@@ -280,6 +280,31 @@ mod flaky_impl {
         fn recent_access(&self, u: &str, n: usize) -> Result<Vec<AccessRecord>, StoreError> {
             self.inner.recent_access(u, n)
         }
+        // device agent
+        fn create_enrollment(&self, c: &NewEnrollment) -> Result<(), StoreError> {
+            self.inner.create_enrollment(c)
+        }
+        fn enroll_device(
+            &self,
+            code: &str,
+            key: &str,
+            new_id: &str,
+            now: DateTime<Utc>,
+        ) -> Result<EnrollOutcome, StoreError> {
+            self.inner.enroll_device(code, key, new_id, now)
+        }
+        fn device_key(&self, id: &str) -> Result<Option<String>, StoreError> {
+            self.inner.device_key(id)
+        }
+        fn advance_report_seq(&self, id: &str, seq: u64) -> Result<bool, StoreError> {
+            self.inner.advance_report_seq(id, seq)
+        }
+        fn create_challenge(&self, c: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+            self.inner.create_challenge(c, until)
+        }
+        fn consume_challenge(&self, c: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+            self.inner.consume_challenge(c, now)
+        }
     }
 }
 

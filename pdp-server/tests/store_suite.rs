@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use pdp_server::model::{AccessRecord, LogQuery, NewUser};
+use pdp_server::model::{AccessRecord, EnrollOutcome, LogQuery, NewEnrollment, NewUser};
 use pdp_server::store::{self, SqliteStore, Store, StoreError};
 use policy_core::decision::Effect;
 
@@ -191,6 +191,11 @@ suite!(
     corrupt_rows_are_errors,
     migrate_is_idempotent,
     usable_from_async_server,
+    // device agent
+    enrollment_codes,
+    enrollment_is_single_use_under_concurrency,
+    device_keys_and_report_sequence,
+    attestation_challenges,
 );
 
 // ---------------------------------------------------------------------------
@@ -924,7 +929,7 @@ fn sqlite_file_is_in_wal_mode() {
     let version: i64 = conn
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[test]
@@ -937,4 +942,223 @@ fn sqlite_corrupt_time_is_an_error() {
     assert_backend(s.recent_access("tanaka", 10));
     file.raw("UPDATE access_log SET time = 9223372036854775807");
     assert_backend(s.recent_access("tanaka", 10));
+}
+
+// ---------------------------------------------------------------------------
+// Device agent: enrolment codes, device keys, report sequence numbers,
+// attestation challenges
+
+fn enrollment(hash: &str, owner: &str, device: Option<&str>, ttl: TimeDelta) -> NewEnrollment {
+    let now = Utc::now();
+    NewEnrollment {
+        code_sha256: hash.to_string(),
+        owner: owner.to_string(),
+        device_id: device.map(str::to_string),
+        created_at: now,
+        expires_at: now + ttl,
+    }
+}
+
+fn enrolled(outcome: EnrollOutcome) -> pdp_server::model::Device {
+    match outcome {
+        EnrollOutcome::Enrolled(d) => *d,
+        other => panic!("expected an enrolment, got {other:?}"),
+    }
+}
+
+fn enrollment_codes(b: &dyn Backend) {
+    let s = b.open();
+    s.create_user(&new_user("tanaka")).unwrap();
+    s.create_user(&new_user("suzuki")).unwrap();
+    let hour = TimeDelta::hours(1);
+    assert_not_found(s.create_enrollment(&enrollment("h0", "nobody", None, hour)));
+    s.create_enrollment(&enrollment("h1", "tanaka", None, hour))
+        .unwrap();
+    assert_conflict(s.create_enrollment(&enrollment("h1", "tanaka", None, hour)));
+
+    // Unknown code: nothing happens.
+    assert_eq!(
+        s.enroll_device("nope", "KEY0", "DEV-X", Utc::now())
+            .unwrap(),
+        EnrollOutcome::Unknown
+    );
+    // A code without a device id registers the generated one, with its key.
+    let d = enrolled(s.enroll_device("h1", "KEY1", "DEV-1", Utc::now()).unwrap());
+    assert_eq!((d.id.as_str(), d.owner.as_str()), ("DEV-1", "tanaka"));
+    assert_eq!(s.get_device("DEV-1").unwrap().unwrap().owner, "tanaka");
+    assert_eq!(s.device_key("DEV-1").unwrap().as_deref(), Some("KEY1"));
+    // Single use.
+    assert_eq!(
+        s.enroll_device("h1", "KEY2", "DEV-2", Utc::now()).unwrap(),
+        EnrollOutcome::Used
+    );
+    assert_eq!(s.get_device("DEV-2").unwrap(), None);
+    assert_eq!(s.device_key("DEV-1").unwrap().as_deref(), Some("KEY1"));
+
+    // Expired (at its expiry instant already): refused, and stays unused.
+    s.create_enrollment(&enrollment("h2", "tanaka", None, TimeDelta::minutes(10)))
+        .unwrap();
+    let later = Utc::now() + TimeDelta::minutes(10);
+    assert_eq!(
+        s.enroll_device("h2", "KEY3", "DEV-3", later).unwrap(),
+        EnrollOutcome::Expired
+    );
+    assert_eq!(s.get_device("DEV-3").unwrap(), None);
+    enrolled(s.enroll_device("h2", "KEY3", "DEV-3", Utc::now()).unwrap());
+
+    // A code naming an existing device of the same owner re-keys it and restarts
+    // its sequence; one naming another owner's device is a conflict.
+    s.register_device("PC-0042", "tanaka").unwrap();
+    assert_eq!(s.device_key("PC-0042").unwrap(), None);
+    s.create_enrollment(&enrollment("h3", "tanaka", Some("PC-0042"), hour))
+        .unwrap();
+    enrolled(
+        s.enroll_device("h3", "KEY4", "ignored", Utc::now())
+            .unwrap(),
+    );
+    assert_eq!(s.device_key("PC-0042").unwrap().as_deref(), Some("KEY4"));
+    assert!(s.advance_report_seq("PC-0042", 7).unwrap());
+    s.create_enrollment(&enrollment("h4", "tanaka", Some("PC-0042"), hour))
+        .unwrap();
+    enrolled(
+        s.enroll_device("h4", "KEY5", "ignored", Utc::now())
+            .unwrap(),
+    );
+    assert_eq!(s.device_key("PC-0042").unwrap().as_deref(), Some("KEY5"));
+    assert!(
+        s.advance_report_seq("PC-0042", 1).unwrap(),
+        "sequence restarted"
+    );
+    s.create_enrollment(&enrollment("h5", "suzuki", Some("PC-0042"), hour))
+        .unwrap();
+    assert_conflict(s.enroll_device("h5", "KEY6", "ignored", Utc::now()));
+    assert_eq!(s.device_key("PC-0042").unwrap().as_deref(), Some("KEY5"));
+    // The conflict rolled back: the code is still unused.
+    s.delete_device("PC-0042").unwrap();
+    let d = enrolled(
+        s.enroll_device("h5", "KEY6", "ignored", Utc::now())
+            .unwrap(),
+    );
+    assert_eq!((d.id.as_str(), d.owner.as_str()), ("PC-0042", "suzuki"));
+
+    // Deleting a device deletes its key; the data survives a reopen.
+    s.delete_device("DEV-1").unwrap();
+    assert_eq!(s.device_key("DEV-1").unwrap(), None);
+    drop(s);
+    let s = b.open();
+    assert_eq!(s.device_key("DEV-3").unwrap().as_deref(), Some("KEY3"));
+    assert_eq!(
+        s.enroll_device("h3", "KEY7", "x", Utc::now()).unwrap(),
+        EnrollOutcome::Used
+    );
+}
+
+fn enrollment_is_single_use_under_concurrency(b: &dyn Backend) {
+    let s = b.open();
+    s.create_user(&new_user("tanaka")).unwrap();
+    s.create_enrollment(&enrollment("race", "tanaka", None, TimeDelta::hours(1)))
+        .unwrap();
+    let wins = Arc::new(Mutex::new(Vec::new()));
+    std::thread::scope(|scope| {
+        for i in 0..8 {
+            let store = b.open();
+            let wins = wins.clone();
+            scope.spawn(move || {
+                let out = store
+                    .enroll_device("race", &format!("KEY{i}"), &format!("DEV-{i}"), Utc::now())
+                    .unwrap();
+                if let EnrollOutcome::Enrolled(d) = out {
+                    wins.lock().unwrap().push(d.id);
+                } else {
+                    assert_eq!(out, EnrollOutcome::Used);
+                }
+            });
+        }
+    });
+    let wins = wins.lock().unwrap();
+    assert_eq!(wins.len(), 1, "exactly one enrolment per code: {wins:?}");
+    assert_eq!(s.list_devices().unwrap().len(), 1);
+}
+
+fn device_keys_and_report_sequence(b: &dyn Backend) {
+    let s = b.open();
+    s.create_user(&new_user("tanaka")).unwrap();
+    s.register_device("PC-1", "tanaka").unwrap();
+    // No key: nothing to advance.
+    assert!(!s.advance_report_seq("PC-1", 1).unwrap());
+    assert!(!s.advance_report_seq("PC-404", 1).unwrap());
+    s.create_enrollment(&enrollment(
+        "k",
+        "tanaka",
+        Some("PC-1"),
+        TimeDelta::hours(1),
+    ))
+    .unwrap();
+    enrolled(s.enroll_device("k", "KEY", "x", Utc::now()).unwrap());
+    assert!(s.advance_report_seq("PC-1", 1).unwrap());
+    assert!(!s.advance_report_seq("PC-1", 1).unwrap(), "replay");
+    assert!(s.advance_report_seq("PC-1", 5).unwrap(), "gaps are fine");
+    assert!(!s.advance_report_seq("PC-1", 4).unwrap(), "older");
+    assert!(
+        s.advance_report_seq("PC-1", i64::MAX as u64).unwrap(),
+        "largest storable"
+    );
+    assert!(
+        !s.advance_report_seq("PC-1", u64::MAX).unwrap(),
+        "not storable"
+    );
+
+    // Concurrent reports with distinct numbers: each number is accepted at most
+    // once and the record ends at the largest accepted one.
+    s.create_enrollment(&enrollment(
+        "k2",
+        "tanaka",
+        Some("PC-1"),
+        TimeDelta::hours(1),
+    ))
+    .unwrap();
+    enrolled(s.enroll_device("k2", "KEY2", "x", Utc::now()).unwrap());
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            let store = b.open();
+            let accepted = accepted.clone();
+            scope.spawn(move || {
+                for seq in [1 + t, 1 + t, 10 + t] {
+                    if store.advance_report_seq("PC-1", seq).unwrap() {
+                        accepted.lock().unwrap().push(seq);
+                    }
+                }
+            });
+        }
+    });
+    let mut got = accepted.lock().unwrap().clone();
+    let n = got.len();
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got.len(), n, "no number accepted twice: {got:?}");
+    assert!(!s.advance_report_seq("PC-1", 13).unwrap());
+    assert!(s.advance_report_seq("PC-1", 14).unwrap());
+}
+
+fn attestation_challenges(b: &dyn Backend) {
+    let s = b.open();
+    let now = Utc::now();
+    s.create_challenge("c1", now + TimeDelta::minutes(2))
+        .unwrap();
+    assert_conflict(s.create_challenge("c1", now + TimeDelta::minutes(2)));
+    assert!(!s.consume_challenge("unknown", now).unwrap());
+    // Expired at its expiry instant.
+    assert!(!s
+        .consume_challenge("c1", now + TimeDelta::minutes(2))
+        .unwrap());
+    assert!(s.consume_challenge("c1", now).unwrap());
+    assert!(!s.consume_challenge("c1", now).unwrap(), "single use");
+    // Expired challenges are purged when new ones are made.
+    s.create_challenge("old", now - TimeDelta::seconds(1))
+        .unwrap();
+    s.create_challenge("c2", now + TimeDelta::minutes(2))
+        .unwrap();
+    s.create_challenge("old", now + TimeDelta::minutes(2))
+        .expect("the expired one was purged");
 }

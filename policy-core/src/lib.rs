@@ -24,6 +24,7 @@
 //! | [`text`] | canonical text form: printer and nom parser |
 //! | [`check`] | type checker |
 //! | [`context`] | the request context (spec §2) |
+//! | [`device`] | the device agent's wire protocol: enrolment, signed reports, attestation messages |
 //! | [`eval`] | three-valued evaluator |
 //! | [`decision`] | require/deny slots to a decision with Japanese reasons |
 //! | [`backtranslate`] | a rule rendered as Japanese |
@@ -45,6 +46,7 @@ pub mod check;
 pub mod context;
 pub mod country;
 pub mod decision;
+pub mod device;
 pub mod eval;
 pub mod lock;
 pub mod policy;

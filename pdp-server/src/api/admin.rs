@@ -15,6 +15,7 @@
 //! | `DELETE /v1/admin/groups/{name}/members/{user}` | | the group |
 //! | `GET /v1/admin/devices` | | `{"devices": [...]}` |
 //! | `POST /v1/admin/devices` | `{"id", "owner"}` | 201, the device |
+//! | `POST /v1/admin/devices/enroll` | `{"owner", "id"?, "ttl_minutes"?}` | 201 `{"code", "owner", "device_id", "expires_at"}`: a one-time enrolment code for `rzts-agent enroll` (shown once, default 60 minutes) |
 //! | `GET`, `DELETE /v1/admin/devices/{id}` | | the device / `{"id"}` |
 //! | `PUT /v1/admin/devices/{id}/posture` | a spec §2 `device` object | the device |
 //! | `GET /v1/admin/apps` | | the compiled policy: each app's mode, texts, rules |
@@ -68,6 +69,16 @@ struct Member {
 struct RegisterDevice {
     id: String,
     owner: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollDevice {
+    owner: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    ttl_minutes: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -333,6 +344,21 @@ pub async fn route(
             let d = blocking(state, move |s| s.register_device(&id, &owner)).await?;
             state.enricher.invalidate_device(&b.id);
             Ok(json(StatusCode::CREATED, &d))
+        }
+        (Method::POST, ["devices", "enroll"]) => {
+            let b: EnrollDevice = parse_json(&read_body(req, limit).await?)?;
+            check_name("owner", &b.owner)?;
+            if let Some(id) = &b.id {
+                check_name("id", id)?;
+            }
+            let ttl = b
+                .ttl_minutes
+                .unwrap_or(crate::devices::DEFAULT_CODE_TTL_MINUTES);
+            let issued = crate::devices::issue_enrollment(&b.owner, b.id.as_deref(), ttl)
+                .map_err(|e| ApiError::field("ttl_minutes", e))?;
+            let new = issued.record.clone();
+            blocking(state, move |s| s.create_enrollment(&new)).await?;
+            Ok(json(StatusCode::CREATED, &issued.answer()))
         }
         (Method::GET, ["devices", id]) => {
             let did = id.to_string();

@@ -9,7 +9,8 @@
 //! | `GET /healthz` | - | `ok` |
 //! | `GET /metrics` | - | Prometheus text |
 //! | `GET /v1/logs`, `GET /v1/logs/export` | admin | the access log (JSON / JSON lines) |
-//! | `/v1/admin/...` | admin | users, groups, devices, apps |
+//! | `/v1/admin/...` | admin | users, groups, devices (and enrolment codes), apps |
+//! | `/v1/devices/...` | device key | agent enrolment, signed posture reports, attestation (see [`devices`]) |
 //!
 //! Errors are JSON: `{"error": "code", "message": "...", "field": "..."}` (`field`
 //! when one field is at fault, as a path like `context.device.os.version`).
@@ -18,6 +19,7 @@
 pub mod admin;
 pub mod bundle;
 pub mod decide;
+pub mod devices;
 pub mod logs;
 
 use std::convert::Infallible;
@@ -322,6 +324,10 @@ async fn route(
         ["v1", "admin", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| segment(s)).collect::<Result<_, _>>()?;
             admin::route(state, req, method, &rest).await
+        }
+        ["v1", "devices", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| segment(s)).collect::<Result<_, _>>()?;
+            devices::route(state, req, method, &rest).await
         }
         _ => Err(ApiError::not_found(format!("no such endpoint: {path}"))),
     }

@@ -5,7 +5,9 @@
 //! The trait is synchronous on purpose: SQLite is, and the server calls the store
 //! from `tokio::task::spawn_blocking`, so one shape serves both backends.
 
-use crate::model::{AccessRecord, Device, Group, LogQuery, NewUser, User};
+use crate::model::{
+    AccessRecord, Device, EnrollOutcome, Group, LogQuery, NewEnrollment, NewUser, User,
+};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,44 @@ pub trait Store: Send + Sync + 'static {
     fn query_access(&self, query: &LogQuery) -> Result<Vec<AccessRecord>, StoreError>;
     /// A user's latest `n` accesses, newest first (for the anomaly detector).
     fn recent_access(&self, user: &str, n: usize) -> Result<Vec<AccessRecord>, StoreError>;
+
+    // -----------------------------------------------------------------------
+    // Device agent: enrolment codes, device keys, report sequence numbers and
+    // attestation challenges (see `crate::devices`).
+
+    /// Stores a one-time enrolment code (only its SHA-256) for `owner`, optionally
+    /// naming the device id to register; `NotFound` for an unknown owner.
+    fn create_enrollment(&self, code: &NewEnrollment) -> Result<(), StoreError>;
+    /// Consumes the code with this SHA-256 atomically and registers the device with
+    /// its public key: the code's device id, else `new_id`. An existing device of the
+    /// same owner is re-keyed (its sequence number restarts); one of another owner is
+    /// a `Conflict`. Unknown, used and expired codes change nothing.
+    fn enroll_device(
+        &self,
+        code_sha256: &str,
+        public_key: &str,
+        new_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<EnrollOutcome, StoreError>;
+    /// The device's enrolled public key (standard base64), `None` when it has none.
+    fn device_key(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// Records `seq` as the device's last accepted report sequence number if it is
+    /// greater than the one on record (atomically); false (nothing changed) for a
+    /// replay or a device without a key.
+    fn advance_report_seq(&self, id: &str, seq: u64) -> Result<bool, StoreError>;
+    /// Stores an attestation challenge valid until `expires_at`; `Conflict` if it
+    /// exists. Expired challenges are purged on the way.
+    fn create_challenge(
+        &self,
+        challenge: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+    /// Consumes a challenge: true exactly once for a stored, unexpired challenge.
+    fn consume_challenge(
+        &self,
+        challenge: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 pub mod postgres;
@@ -161,7 +201,7 @@ mod codec {
     use policy_core::decision::Effect;
 
     /// The newest schema version this build knows.
-    pub(super) const SCHEMA_VERSION: i64 = 1;
+    pub(super) const SCHEMA_VERSION: i64 = 2;
 
     /// Default and maximum number of rows one access-log query returns.
     pub(super) const DEFAULT_LIMIT: usize = 100;
@@ -260,6 +300,22 @@ mod codec {
     ) -> Result<T, StoreError> {
         serde_json::from_str(text)
             .map_err(|e| StoreError::Backend(format!("corrupt {what} in the database: {e}")))
+    }
+
+    /// Why an enrolment code cannot be used, `None` when it can: used codes first,
+    /// then expired ones (at `expires_at` a code is expired).
+    pub(super) fn code_state(
+        used: bool,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<crate::model::EnrollOutcome> {
+        if used {
+            Some(crate::model::EnrollOutcome::Used)
+        } else if expires_at <= now {
+            Some(crate::model::EnrollOutcome::Expired)
+        } else {
+            None
+        }
     }
 
     /// Distributes `(group, member)` pairs into `groups`; members end up sorted.

@@ -22,7 +22,9 @@ use chrono::{DateTime, Utc};
 
 use super::codec;
 use super::{Store, StoreError};
-use crate::model::{AccessRecord, Device, Group, LogQuery, NewUser, User};
+use crate::model::{
+    AccessRecord, Device, EnrollOutcome, Group, LogQuery, NewEnrollment, NewUser, User,
+};
 
 /// Connections in the pool.
 const POOL: usize = 4;
@@ -77,6 +79,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX access_log_time ON access_log(time, seq);
     CREATE INDEX access_log_user_time ON access_log(user_id, time, seq);
     CREATE INDEX access_log_target_time ON access_log(target, time, seq);"#,
+    // 2: device agent (enrolment codes, device keys and report sequence numbers,
+    // attestation challenges).
+    r#"CREATE TABLE enrollment_codes (
+        code_sha256 TEXT PRIMARY KEY,
+        owner       TEXT COLLATE "C" NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        device_id   TEXT COLLATE "C",
+        created_at  TIMESTAMPTZ NOT NULL,
+        expires_at  TIMESTAMPTZ NOT NULL,
+        used_at     TIMESTAMPTZ,
+        used_by     TEXT
+    );
+    CREATE TABLE device_keys (
+        device_id   TEXT COLLATE "C" PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        public_key  TEXT NOT NULL,
+        last_seq    BIGINT NOT NULL DEFAULT 0,
+        enrolled_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE attest_challenges (
+        challenge  TEXT PRIMARY KEY,
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX attest_challenges_expiry ON attest_challenges(expires_at);"#,
 ];
 
 const USER_COLUMNS: &str =
@@ -719,5 +743,168 @@ impl Store for PostgresStore {
         );
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         self.read(&sql, &[&user, &n], access_from_row)
+    }
+
+    // --- device agent -------------------------------------------------------
+
+    fn create_enrollment(&self, code: &NewEnrollment) -> Result<(), StoreError> {
+        self.write(
+            |tx| {
+                if !exists(tx, "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", &code.owner)? {
+                    return Err(WriteError::Store(StoreError::NotFound(format!(
+                        "user {}",
+                        code.owner
+                    ))));
+                }
+                tx.execute(
+                    "INSERT INTO enrollment_codes (code_sha256, owner, device_id, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        &code.code_sha256,
+                        &code.owner,
+                        &code.device_id,
+                        &codec::micros(code.created_at),
+                        &codec::micros(code.expires_at),
+                    ],
+                )?;
+                Ok(())
+            },
+            "enrolment code",
+        )
+    }
+
+    fn enroll_device(
+        &self,
+        code_sha256: &str,
+        public_key: &str,
+        new_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EnrollOutcome, StoreError> {
+        let now = codec::micros(now);
+        self.write(
+            |tx| {
+                // FOR UPDATE: a concurrent enrolment with the same code waits, then
+                // sees it used.
+                let Some(row) = tx.query_opt(
+                    "SELECT owner, device_id, expires_at, used_at FROM enrollment_codes
+                     WHERE code_sha256 = $1 FOR UPDATE",
+                    &[&code_sha256],
+                )?
+                else {
+                    return Ok(EnrollOutcome::Unknown);
+                };
+                let owner: String = col(&row, 0).map_err(WriteError::Store)?;
+                let named: Option<String> = col(&row, 1).map_err(WriteError::Store)?;
+                let expires_at: DateTime<Utc> = col(&row, 2).map_err(WriteError::Store)?;
+                let used_at: Option<DateTime<Utc>> = col(&row, 3).map_err(WriteError::Store)?;
+                if let Some(refused) = codec::code_state(used_at.is_some(), expires_at, now) {
+                    return Ok(refused);
+                }
+                let id = named.unwrap_or_else(|| new_id.to_string());
+                let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1 FOR UPDATE");
+                let device = match tx.query_opt(&sql, &[&id])? {
+                    Some(row) => {
+                        let d = device_from_row(&row).map_err(WriteError::Store)?;
+                        if d.owner != owner {
+                            return Err(WriteError::Store(StoreError::Conflict(format!(
+                                "device {id} belongs to another user"
+                            ))));
+                        }
+                        d
+                    }
+                    None => {
+                        tx.execute(
+                            "INSERT INTO devices (id, owner, posture, last_seen, registered_at)
+                             VALUES ($1, $2, NULL, NULL, $3)",
+                            &[&id, &owner, &now],
+                        )?;
+                        Device {
+                            id: id.clone(),
+                            owner: owner.clone(),
+                            posture: None,
+                            last_seen: None,
+                            registered_at: now,
+                        }
+                    }
+                };
+                tx.execute(
+                    "INSERT INTO device_keys (device_id, public_key, last_seq, enrolled_at)
+                     VALUES ($1, $2, 0, $3)
+                     ON CONFLICT (device_id) DO UPDATE
+                     SET public_key = excluded.public_key, last_seq = 0,
+                         enrolled_at = excluded.enrolled_at",
+                    &[&id, &public_key, &now],
+                )?;
+                tx.execute(
+                    "UPDATE enrollment_codes SET used_at = $2, used_by = $3 WHERE code_sha256 = $1",
+                    &[&code_sha256, &now, &id],
+                )?;
+                Ok(EnrollOutcome::Enrolled(Box::new(device)))
+            },
+            "device enrolment",
+        )
+    }
+
+    fn device_key(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .read(
+                "SELECT public_key FROM device_keys WHERE device_id = $1",
+                &[&id],
+                |r| col(r, 0),
+            )?
+            .pop())
+    }
+
+    fn advance_report_seq(&self, id: &str, seq: u64) -> Result<bool, StoreError> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(false);
+        };
+        let changed = self.with(
+            |c| {
+                c.execute(
+                    "UPDATE device_keys SET last_seq = $2 WHERE device_id = $1 AND last_seq < $2",
+                    &[&id, &seq],
+                )
+            },
+            &format!("device {id}"),
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn create_challenge(
+        &self,
+        challenge: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = codec::now();
+        let expires_at = codec::micros(expires_at);
+        self.write(
+            |tx| {
+                tx.execute(
+                    "DELETE FROM attest_challenges WHERE expires_at <= $1",
+                    &[&now],
+                )?;
+                tx.execute(
+                    "INSERT INTO attest_challenges (challenge, expires_at) VALUES ($1, $2)",
+                    &[&challenge, &expires_at],
+                )?;
+                Ok(())
+            },
+            "attestation challenge",
+        )
+    }
+
+    fn consume_challenge(&self, challenge: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let now = codec::micros(now);
+        let changed = self.with(
+            |c| {
+                c.execute(
+                    "DELETE FROM attest_challenges WHERE challenge = $1 AND expires_at > $2",
+                    &[&challenge, &now],
+                )
+            },
+            "attestation challenge",
+        )?;
+        Ok(changed == 1)
     }
 }

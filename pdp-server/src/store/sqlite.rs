@@ -22,7 +22,9 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, Row, TransactionBehavio
 
 use super::codec;
 use super::{Store, StoreError};
-use crate::model::{AccessRecord, Device, Group, LogQuery, NewUser, User};
+use crate::model::{
+    AccessRecord, Device, EnrollOutcome, Group, LogQuery, NewEnrollment, NewUser, User,
+};
 
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,6 +79,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX access_log_time ON access_log(time);
     CREATE INDEX access_log_user_time ON access_log(user_id, time);
     CREATE INDEX access_log_target_time ON access_log(target, time);",
+    // 2: device agent (enrolment codes, device keys and report sequence numbers,
+    // attestation challenges).
+    "CREATE TABLE enrollment_codes (
+        code_sha256 TEXT PRIMARY KEY,             -- hex SHA-256 of the code
+        owner       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        device_id   TEXT,                         -- NULL: generated at enrolment
+        created_at  INTEGER NOT NULL,             -- µs since the epoch, UTC
+        expires_at  INTEGER NOT NULL,
+        used_at     INTEGER,
+        used_by     TEXT                          -- the device enrolled with it
+    );
+    CREATE TABLE device_keys (
+        device_id   TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        public_key  TEXT NOT NULL,                -- ed25519, standard base64
+        last_seq    INTEGER NOT NULL DEFAULT 0,   -- last accepted report
+        enrolled_at INTEGER NOT NULL
+    );
+    CREATE TABLE attest_challenges (
+        challenge  TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX attest_challenges_expiry ON attest_challenges(expires_at);",
 ];
 
 const ACCESS_COLUMNS: &str = "decision_id, time, pep, target, user_id, device_id, decision, \
@@ -597,6 +621,166 @@ impl Store for SqliteStore {
         );
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         collect(&conn, &sql, params![user, n], access_from_row)
+    }
+
+    // --- device agent -------------------------------------------------------
+
+    fn create_enrollment(&self, code: &NewEnrollment) -> Result<(), StoreError> {
+        self.write(|tx| {
+            if !exists(tx, "SELECT 1 FROM users WHERE id = ?1", &code.owner)? {
+                return Err(StoreError::NotFound(format!("user {}", code.owner)));
+            }
+            tx.prepare_cached(
+                "INSERT INTO enrollment_codes (code_sha256, owner, device_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    code.code_sha256,
+                    code.owner,
+                    code.device_id,
+                    time_to_sql(codec::micros(code.created_at)),
+                    time_to_sql(codec::micros(code.expires_at)),
+                ])
+            })
+            .map_err(|e| classify(e, "enrolment code"))?;
+            Ok(())
+        })
+    }
+
+    fn enroll_device(
+        &self,
+        code_sha256: &str,
+        public_key: &str,
+        new_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EnrollOutcome, StoreError> {
+        let now = codec::micros(now);
+        self.write(|tx| {
+            let row = collect(
+                tx,
+                "SELECT owner, device_id, expires_at, used_at FROM enrollment_codes
+                 WHERE code_sha256 = ?1",
+                [code_sha256],
+                |r| {
+                    Ok((
+                        col::<String>(r, 0)?,
+                        col::<Option<String>>(r, 1)?,
+                        col::<i64>(r, 2)?,
+                        col::<Option<i64>>(r, 3)?,
+                    ))
+                },
+            )?
+            .pop();
+            let Some((owner, named, expires_at, used_at)) = row else {
+                return Ok(EnrollOutcome::Unknown);
+            };
+            let state = codec::code_state(
+                used_at.is_some(),
+                time_from_sql("enrollment_codes.expires_at", expires_at)?,
+                now,
+            );
+            if let Some(refused) = state {
+                return Ok(refused);
+            }
+            let id = named.unwrap_or_else(|| new_id.to_string());
+            let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1");
+            let device = match collect(tx, &sql, [&id], device_from_row)?.pop() {
+                Some(d) if d.owner != owner => {
+                    return Err(StoreError::Conflict(format!(
+                        "device {id} belongs to another user"
+                    )))
+                }
+                Some(d) => d,
+                None => {
+                    let d = Device {
+                        id: id.clone(),
+                        owner: owner.clone(),
+                        posture: None,
+                        last_seen: None,
+                        registered_at: now,
+                    };
+                    tx.prepare_cached(
+                        "INSERT INTO devices (id, owner, posture, last_seen, registered_at)
+                         VALUES (?1, ?2, NULL, NULL, ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![id, owner, time_to_sql(now)]))
+                    .map_err(|e| classify(e, &format!("device {id}")))?;
+                    d
+                }
+            };
+            tx.prepare_cached(
+                "INSERT INTO device_keys (device_id, public_key, last_seq, enrolled_at)
+                 VALUES (?1, ?2, 0, ?3)
+                 ON CONFLICT (device_id) DO UPDATE
+                 SET public_key = excluded.public_key, last_seq = 0,
+                     enrolled_at = excluded.enrolled_at",
+            )
+            .and_then(|mut s| s.execute(params![id, public_key, time_to_sql(now)]))
+            .map_err(backend)?;
+            tx.prepare_cached(
+                "UPDATE enrollment_codes SET used_at = ?2, used_by = ?3 WHERE code_sha256 = ?1",
+            )
+            .and_then(|mut s| s.execute(params![code_sha256, time_to_sql(now), id]))
+            .map_err(backend)?;
+            Ok(EnrollOutcome::Enrolled(Box::new(device)))
+        })
+    }
+
+    fn device_key(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.reader();
+        Ok(collect(
+            &conn,
+            "SELECT public_key FROM device_keys WHERE device_id = ?1",
+            [id],
+            |r| col(r, 0),
+        )?
+        .pop())
+    }
+
+    fn advance_report_seq(&self, id: &str, seq: u64) -> Result<bool, StoreError> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(false);
+        };
+        let changed = self.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE device_keys SET last_seq = ?2 WHERE device_id = ?1 AND last_seq < ?2",
+            )
+            .and_then(|mut s| s.execute(params![id, seq]))
+            .map_err(backend)
+        })?;
+        Ok(changed == 1)
+    }
+
+    fn create_challenge(
+        &self,
+        challenge: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = time_to_sql(codec::now());
+        self.write(|tx| {
+            tx.prepare_cached("DELETE FROM attest_challenges WHERE expires_at <= ?1")
+                .and_then(|mut s| s.execute([now]))
+                .map_err(backend)?;
+            tx.prepare_cached(
+                "INSERT INTO attest_challenges (challenge, expires_at) VALUES (?1, ?2)",
+            )
+            .and_then(|mut s| s.execute(params![challenge, time_to_sql(codec::micros(expires_at))]))
+            .map_err(|e| classify(e, "attestation challenge"))?;
+            Ok(())
+        })
+    }
+
+    fn consume_challenge(&self, challenge: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let now = time_to_sql(codec::micros(now));
+        let changed = self.write(|tx| {
+            tx.prepare_cached(
+                "DELETE FROM attest_challenges WHERE challenge = ?1 AND expires_at > ?2",
+            )
+            .and_then(|mut s| s.execute(params![challenge, now]))
+            .map_err(backend)
+        })?;
+        Ok(changed == 1)
     }
 }
 

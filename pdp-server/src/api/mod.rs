@@ -10,6 +10,7 @@
 //! | `GET /metrics` | - | Prometheus text |
 //! | `GET /v1/logs`, `GET /v1/logs/export` | admin | the access log (JSON / JSON lines) |
 //! | `/v1/admin/...` | admin | users, groups, devices, apps |
+//! | `POST /v1/pep/login`, `POST /v1/pep/logs` | pep | credential check, access records of PEPs that decide locally ([`pep`]) |
 //!
 //! Errors are JSON: `{"error": "code", "message": "...", "field": "..."}` (`field`
 //! when one field is at fault, as a path like `context.device.os.version`).
@@ -19,6 +20,7 @@ pub mod admin;
 pub mod bundle;
 pub mod decide;
 pub mod logs;
+pub mod pep;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -196,30 +198,51 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     Ok(v)
 }
 
-/// Checks `Authorization: Bearer <admin token>` in constant time.
-pub fn require_admin(state: &AppState, req: &Request<Incoming>) -> Result<(), ApiError> {
-    use sha2::Digest as _;
-    use subtle::ConstantTimeEq as _;
-    let given = req
-        .headers()
+/// The bearer token of a request, if any.
+fn bearer(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::trim);
-    let ok = given.is_some_and(|t| {
+        .map(str::trim)
+}
+
+/// Whether the request's bearer token hashes to `expected` (constant time).
+fn token_matches(req: &Request<Incoming>, expected: &[u8; 32]) -> bool {
+    use sha2::Digest as _;
+    use subtle::ConstantTimeEq as _;
+    bearer(req).is_some_and(|t| {
         let h: [u8; 32] = sha2::Sha256::digest(t.as_bytes()).into();
-        bool::from(h.ct_eq(&state.admin_token_sha256))
-    });
-    if ok {
+        bool::from(h.ct_eq(expected))
+    })
+}
+
+/// Checks `Authorization: Bearer <admin token>` in constant time.
+pub fn require_admin(state: &AppState, req: &Request<Incoming>) -> Result<(), ApiError> {
+    if token_matches(req, &state.admin_token_sha256) {
         Ok(())
     } else {
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing or wrong admin token (Authorization: Bearer <token>)",
+        ))
+    }
+}
+
+/// Checks `Authorization: Bearer <pep token>` (the admin token is accepted too).
+pub fn require_pep(state: &AppState, req: &Request<Incoming>) -> Result<(), ApiError> {
+    if token_matches(req, &state.pep_token_sha256) || token_matches(req, &state.admin_token_sha256)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong enforcement-point token (Authorization: Bearer <pep token>)",
         ))
     }
 }
@@ -318,6 +341,20 @@ async fn route(
         ["v1", "logs", "export"] => match *method {
             Method::GET => logs::query(state, req, true).await,
             _ => Ok(method_not_allowed("GET")),
+        },
+        ["v1", "pep", "login"] => match *method {
+            Method::POST => {
+                require_pep(state, &req)?;
+                pep::login(state, req).await
+            }
+            _ => Ok(method_not_allowed("POST")),
+        },
+        ["v1", "pep", "logs"] => match *method {
+            Method::POST => {
+                require_pep(state, &req)?;
+                pep::ingest(state, req).await
+            }
+            _ => Ok(method_not_allowed("POST")),
         },
         ["v1", "admin", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| segment(s)).collect::<Result<_, _>>()?;

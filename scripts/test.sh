@@ -9,9 +9,10 @@ shared=../shared
 
 # Real peers the tests talk to. A throwaway PostgreSQL cluster: the storage suite runs
 # against SQLite and PostgreSQL alike.
-# An SMTP server (aiosmtpd) captures alert mail; a country database (MMDB, from the npm
+# An SMTP server (aiosmtpd) captures alert mail; PySocks is a real SOCKS5 client for the
+# gateway tests; a country database (MMDB, from the npm
 # registry) backs source.country lookups.
-python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+python3 -m pip install --quiet --disable-pip-version-check aiosmtpd PySocks
 bash scripts/fetch_geoip.sh "$HOME/.cache/rzts/geoip" >/dev/null
 bash scripts/postgres.sh start >/dev/null
 RZTS_TEST_PG_URL=$(bash scripts/postgres.sh url)

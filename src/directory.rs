@@ -68,6 +68,16 @@ pub enum UserCmd {
         /// Login id.
         id: String,
     },
+    /// Issue the user's SOCKS gateway credential (printed once; replaces the old
+    /// one), or revoke it. The user logs in to the gateway with the user id and
+    /// this token.
+    ProxyToken {
+        /// Login id.
+        id: String,
+        /// Revoke the token instead of issuing one.
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 /// `rzts group ...`
@@ -155,10 +165,8 @@ pub struct LogsArgs {
 }
 
 fn load_config(path: Option<&Path>) -> Result<ServerConfig, DirectoryError> {
-    match path {
-        Some(p) => ServerConfig::from_file(p).map_err(|e| DirectoryError::Config(e.to_string())),
-        None => Ok(ServerConfig::embedded_default()),
-    }
+    // The same file `rzts serve` reads, enforcement-point tables included.
+    crate::serve::load(path).map(|c| c.server)
 }
 
 fn open_store(config: Option<&Path>) -> Result<Arc<dyn Store>, DirectoryError> {
@@ -168,19 +176,6 @@ fn open_store(config: Option<&Path>) -> Result<Arc<dyn Store>, DirectoryError> {
     let store = store::open(&cfg.store_url())?;
     store.migrate()?;
     Ok(store)
-}
-
-/// `rzts serve`: the all-in-one server with its embedded defaults.
-pub fn serve(config: Option<PathBuf>) -> Result<ExitCode, DirectoryError> {
-    let cfg = load_config(config.as_deref())?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| DirectoryError::Server(e.to_string()))?;
-    pdp_server::server::init_tracing();
-    rt.block_on(pdp_server::server::serve(cfg))
-        .map_err(|e| DirectoryError::Server(e.to_string()))?;
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn user(config: Option<PathBuf>, cmd: UserCmd) -> Result<ExitCode, DirectoryError> {
@@ -233,6 +228,18 @@ pub fn user(config: Option<PathBuf>, cmd: UserCmd) -> Result<ExitCode, Directory
             let secret = pdp_server::totp::new_secret().map_err(DirectoryError::Usage)?;
             store.set_user_totp(&id, Some(&secret))?;
             println!("{}", pdp_server::totp::otpauth_url(&secret, &id));
+        }
+        UserCmd::ProxyToken { id, revoke: true } => {
+            store.set_proxy_credential(&id, None)?;
+            println!("{id} のプロキシトークンを無効にしました");
+        }
+        UserCmd::ProxyToken { id, revoke: false } => {
+            // Only the SHA-256 is stored; the token is printed this once.
+            let token = pdp_server::config::random_token()
+                .map_err(|e| DirectoryError::Usage(e.to_string()))?;
+            let digest = pdp_server::api::pep::token_digest(&token);
+            store.set_proxy_credential(&id, Some(&digest))?;
+            println!("{token}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -330,14 +337,22 @@ pub fn logs(config: Option<PathBuf>, args: LogsArgs) -> Result<ExitCode, Directo
                 Effect::Allow => "allow",
                 Effect::Deny => "deny",
             };
+            let codes: Vec<&str> = r.reason_codes().collect();
+            let messages: Vec<&str> = r
+                .reasons
+                .iter()
+                .map(|x| &*x.message)
+                .filter(|m| !m.is_empty())
+                .collect();
             println!(
-                "{}\t{}\t{}\t{}\t{d}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{d}\t{}\t{}\t{}",
                 r.time.to_rfc3339(),
                 r.decision_id,
                 r.user.as_deref().unwrap_or("-"),
                 r.target,
                 r.country.as_deref().unwrap_or("-"),
-                r.reasons.join(",")
+                codes.join(","),
+                messages.join(" / ")
             );
         }
     }

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod commands;
 mod directory;
+mod serve;
 
 /// RZTS: zero-trust access policies written in Japanese, compiled once into typed
 /// rules, evaluated deterministically.
@@ -177,7 +178,7 @@ fn main() -> ExitCode {
             slot,
             translator,
         } => commands::translate(&text, slot, translator),
-        Command::Serve { config } => directory::serve(config).map_err(Into::into),
+        Command::Serve { config } => serve::serve(config.as_deref()).map_err(Into::into),
         Command::User { config, cmd } => directory::user(config, cmd).map_err(Into::into),
         Command::Group { config, cmd } => directory::group(config, cmd).map_err(Into::into),
         Command::Device { config, cmd } => directory::device(config, cmd).map_err(Into::into),

@@ -224,7 +224,10 @@ fn record(i: usize) -> AccessRecord {
         } else {
             policy_core::decision::Effect::Allow
         },
-        reasons: vec!["allow".into()],
+        reasons: vec![policy_core::decision::Reason::new(
+            "allow",
+            "必須条件を満たし、拒否条件に該当しないため許可",
+        )],
         auth_method: Some("password".into()),
         source_ip: Some("203.0.113.7".into()),
         country: Some("JP".into()),

@@ -353,7 +353,10 @@ mod tests {
             user: Some("tanaka".into()),
             device: Some("PC-0042".into()),
             decision: policy_core::decision::Effect::Deny,
-            reasons: vec!["deny.matched".into()],
+            reasons: vec![policy_core::decision::Reason::new(
+                "deny.matched",
+                "拒否条件に該当",
+            )],
             auth_method: Some("password".into()),
             source_ip: Some("203.0.113.7".into()),
             country: Some("US".into()),

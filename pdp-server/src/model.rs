@@ -62,34 +62,8 @@ pub struct Device {
     pub registered_at: DateTime<Utc>,
 }
 
-/// One recorded decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccessRecord {
-    /// The id shown to the user so a helpdesk can find this record.
-    pub decision_id: String,
-    /// When the decision was made.
-    pub time: DateTime<Utc>,
-    /// Which enforcement point asked: `api`, `saml`, `tunnel`, `socks`.
-    pub pep: String,
-    /// The target: the app name, or `domain:port` / `ip:port` for the gateway.
-    pub target: String,
-    /// The user, when known.
-    pub user: Option<String>,
-    /// The device, when known.
-    pub device: Option<String>,
-    /// `allow` or `deny`.
-    pub decision: policy_core::decision::Effect,
-    /// Reason codes of the decision.
-    pub reasons: Vec<String>,
-    /// How the user authenticated.
-    pub auth_method: Option<String>,
-    /// Source IP address.
-    pub source_ip: Option<String>,
-    /// Source country (ISO 3166-1 alpha-2).
-    pub country: Option<String>,
-    /// The anomaly detector's findings for this access (codes), if any.
-    pub anomalies: Vec<String>,
-}
+/// One recorded decision (shared with enforcement points, which ship their own).
+pub use pep_client::record::AccessRecord;
 
 /// Filters for reading the access log; all optional, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -100,6 +100,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// SHA-256 of the admin token (compared in constant time).
     pub admin_token_sha256: [u8; 32],
+    /// SHA-256 of the enforcement-point token.
+    pub pep_token_sha256: [u8; 32],
     /// Turns true when the server is shutting down (ends long polls).
     pub shutdown: watch::Receiver<bool>,
     /// When the server started.
@@ -136,6 +138,7 @@ pub struct Server;
 pub struct RunningServer {
     addr: SocketAddr,
     admin_token: String,
+    pep_token: String,
     token_source: TokenSource,
     key_generated: bool,
     state: Arc<AppState>,
@@ -173,19 +176,24 @@ fn redact(url: &str) -> String {
     url.to_string()
 }
 
-fn admin_token(config: &ServerConfig) -> Result<(String, TokenSource), ServerError> {
-    if let Some(t) = &config.admin_token {
+/// A bearer token: configured, read from its file, or generated into it.
+fn load_token(
+    configured: Option<&String>,
+    path: PathBuf,
+    what: &str,
+) -> Result<(String, TokenSource), ServerError> {
+    if let Some(t) = configured {
         return Ok((t.trim().to_string(), TokenSource::Config));
     }
-    let path = config.admin_token_path();
     match std::fs::read_to_string(&path) {
         Ok(t) if t.trim().len() >= 16 => Ok((t.trim().to_string(), TokenSource::File(path))),
         Ok(_) => Err(ServerError::Io {
             what: path.display().to_string(),
-            why: "admin token file is empty or too short (16 characters at least)".into(),
+            why: format!("{what} file is empty or too short (16 characters at least)"),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let t = crate::config::random_token().map_err(io_err("generating the admin token"))?;
+            let t =
+                crate::config::random_token().map_err(io_err(format!("generating the {what}")))?;
             crate::config::write_secret_file(&path, format!("{t}\n").as_bytes())
                 .map_err(io_err(path.display().to_string()))?;
             Ok((t, TokenSource::Generated(path)))
@@ -241,7 +249,16 @@ impl Server {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(io_err(format!("creating {}", config.data_dir.display())))?;
-        let (token, token_source) = admin_token(&config)?;
+        let (token, token_source) = load_token(
+            config.admin_token.as_ref(),
+            config.admin_token_path(),
+            "admin token",
+        )?;
+        let (pep_token, _) = load_token(
+            config.pep_token.as_ref(),
+            config.pep_token_path(),
+            "pep token",
+        )?;
         let (signer, key_generated) = Signer::load_or_generate(&config.signing_key_path())?;
         let signer = Arc::new(signer);
 
@@ -300,6 +317,7 @@ impl Server {
             enricher,
             metrics: metrics.clone(),
             admin_token_sha256: sha2::Sha256::digest(token.as_bytes()).into(),
+            pep_token_sha256: sha2::Sha256::digest(pep_token.as_bytes()).into(),
             shutdown: shutdown_rx.clone(),
             started: Instant::now(),
         });
@@ -314,6 +332,7 @@ impl Server {
         Ok(RunningServer {
             addr,
             admin_token: token,
+            pep_token,
             token_source,
             key_generated,
             state,
@@ -382,6 +401,17 @@ impl RunningServer {
     /// The admin API's bearer token.
     pub fn admin_token(&self) -> &str {
         &self.admin_token
+    }
+
+    /// The token of enforcement points (`/v1/pep/*`), for PEPs mounted in this
+    /// process.
+    pub fn pep_token(&self) -> &str {
+        &self.pep_token
+    }
+
+    /// The public key that verifies this server's policy bundles.
+    pub fn bundle_public_key(&self) -> [u8; 32] {
+        self.state.policy.signer().public_key()
     }
 
     /// Where the admin token came from.
@@ -487,7 +517,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     running.shutdown().await
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT (Ctrl-C) or SIGTERM.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

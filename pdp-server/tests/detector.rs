@@ -22,7 +22,7 @@ fn rec(time: DateTime<Utc>, country: Option<&str>, device: Option<&str>) -> Acce
         user: Some("tanaka".into()),
         device: device.map(str::to_string),
         decision: Effect::Allow,
-        reasons: vec!["allow".into()],
+        reasons: vec![policy_core::decision::Reason::new("allow", "許可")],
         auth_method: Some("password".into()),
         source_ip: Some("203.0.113.7".into()),
         country: country.map(str::to_string),

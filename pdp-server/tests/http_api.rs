@@ -83,7 +83,11 @@ async fn decide_allow_and_deny_with_reasons_and_decision_ids() {
     assert_eq!(first.country.as_deref(), Some("JP"));
     assert_eq!(first.source_ip.as_deref(), Some("203.0.113.7"));
     assert_eq!(first.device.as_deref(), Some("PC-0001"));
-    assert_eq!(first.reasons, vec!["allow"]);
+    assert_eq!(first.reason_codes().collect::<Vec<_>>(), ["allow"]);
+    assert!(
+        !first.reasons[0].message.is_empty(),
+        "the Japanese reason is logged"
+    );
     s.shutdown().await.unwrap();
 }
 

@@ -280,6 +280,15 @@ mod flaky_impl {
         fn recent_access(&self, u: &str, n: usize) -> Result<Vec<AccessRecord>, StoreError> {
             self.inner.recent_access(u, n)
         }
+        fn set_proxy_credential(&self, u: &str, h: Option<&str>) -> Result<(), StoreError> {
+            self.inner.set_proxy_credential(u, h)
+        }
+        fn proxy_credential(&self, u: &str) -> Result<Option<String>, StoreError> {
+            self.inner.proxy_credential(u)
+        }
+        fn ingest_access(&self, records: &[AccessRecord]) -> Result<usize, StoreError> {
+            self.inner.ingest_access(records)
+        }
         // device agent
         fn create_enrollment(&self, c: &NewEnrollment) -> Result<(), StoreError> {
             self.inner.create_enrollment(c)

@@ -191,12 +191,62 @@ suite!(
     corrupt_rows_are_errors,
     migrate_is_idempotent,
     usable_from_async_server,
+    proxy_credentials,
+    ingest_skips_stored_records,
     // device agent
     enrollment_codes,
     enrollment_is_single_use_under_concurrency,
     device_keys_and_report_sequence,
     attestation_challenges,
 );
+
+fn proxy_credentials(b: &dyn Backend) {
+    let s = b.open();
+    s.create_user(&new_user("tanaka")).unwrap();
+    assert_eq!(s.proxy_credential("tanaka").unwrap(), None);
+    s.set_proxy_credential("tanaka", Some("aa11")).unwrap();
+    assert_eq!(
+        s.proxy_credential("tanaka").unwrap().as_deref(),
+        Some("aa11")
+    );
+    // Issuing again replaces the old one.
+    s.set_proxy_credential("tanaka", Some("bb22")).unwrap();
+    assert_eq!(
+        s.proxy_credential("tanaka").unwrap().as_deref(),
+        Some("bb22")
+    );
+    s.set_proxy_credential("tanaka", None).unwrap();
+    assert_eq!(s.proxy_credential("tanaka").unwrap(), None);
+    match s.set_proxy_credential("nobody", Some("cc33")) {
+        Err(StoreError::NotFound(m)) => assert!(m.contains("nobody"), "{m}"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert_eq!(s.proxy_credential("nobody").unwrap(), None);
+}
+
+fn ingest_skips_stored_records(b: &dyn Backend) {
+    let s = b.open();
+    let mut first = record(1, Some("tanaka"), "deepseek.com:443", Effect::Deny);
+    first.pep = "socks".into();
+    first.reasons = vec![policy_core::decision::Reason::new(
+        "deny.matched",
+        "アクセス先のドメイン名が deepseek.com であるため拒否",
+    )];
+    let second = record(2, Some("tanaka"), "example.com:443", Effect::Allow);
+    assert_eq!(
+        s.ingest_access(&[first.clone(), second.clone()]).unwrap(),
+        2
+    );
+    // The same batch again (a lost acknowledgement) stores nothing twice, and a
+    // duplicate inside one batch is one record.
+    let third = record(3, None, "(login)", Effect::Deny);
+    assert_eq!(
+        s.ingest_access(&[first.clone(), second.clone(), third.clone(), third.clone()])
+            .unwrap(),
+        1
+    );
+    assert_eq!(all(&*s), [third, second, first], "newest first");
+}
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -225,7 +275,13 @@ fn record(i: usize, user: Option<&str>, target: &str, decision: Effect) -> Acces
         decision,
         reasons: match decision {
             Effect::Allow => vec![],
-            Effect::Deny => vec!["require.false".into(), "deny.true:risk.suspicious".into()],
+            Effect::Deny => vec![
+                policy_core::decision::Reason::new("require.not_met", "必須条件を満たさない"),
+                policy_core::decision::Reason::new(
+                    "deny.matched",
+                    "不審なアクセスと判定されたため拒否",
+                ),
+            ],
         },
         auth_method: (i % 2 == 0).then(|| "password".to_string()),
         source_ip: Some(format!("203.0.113.{}", i % 250)),
@@ -491,7 +547,13 @@ fn access_log_round_trip(b: &dyn Backend) {
     assert!(all(&*s).is_empty());
 
     let mut rich = record(22, Some("tanaka"), "github", Effect::Deny);
-    rich.reasons = vec!["require.false:source.country".into(), "理由 ✓".into()];
+    rich.reasons = vec![
+        policy_core::decision::Reason::new(
+            "require.not_met",
+            "アクセス元の国名が日本ではないため拒否 ✓",
+        ),
+        policy_core::decision::Reason::new("deny.unknown_attribute", ""),
+    ];
     rich.anomalies = vec!["new_country".into()];
     let bare = AccessRecord {
         decision_id: "bare".into(),
@@ -929,7 +991,7 @@ fn sqlite_file_is_in_wal_mode() {
     let version: i64 = conn
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //! | `POST /v1/admin/users/{id}/password` | `{"password"}` | `{"id"}` |
 //! | `POST /v1/admin/users/{id}/totp` | - | `{"id", "secret", "otpauth_url"}` (enrols TOTP; shown once) |
 //! | `DELETE /v1/admin/users/{id}/totp` | - | `{"id"}` (removes TOTP) |
+//! | `POST /v1/admin/users/{id}/proxy-token` | - | `{"id", "proxy_token"}` (new SOCKS gateway credential, replaces the old one; shown once) |
+//! | `DELETE /v1/admin/users/{id}/proxy-token` | - | `{"id"}` (revokes it) |
 //! | `GET /v1/admin/groups` | | `{"groups": [{"name", "members"}]}` |
 //! | `POST /v1/admin/groups` | `{"name"}` | 201 |
 //! | `POST /v1/admin/groups/{name}/members` | `{"user"}` | the group |
@@ -276,6 +278,23 @@ pub async fn route(
         (Method::DELETE, ["users", id, "totp"]) => {
             let uid = id.to_string();
             blocking(state, move |s| s.set_user_totp(&uid, None)).await?;
+            Ok(json(StatusCode::OK, &Id { id }))
+        }
+        (Method::POST, ["users", id, "proxy-token"]) => {
+            // Only its SHA-256 is stored: the token is shown this once.
+            let token = crate::config::random_token().map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?;
+            let (uid, digest) = (id.to_string(), super::pep::token_digest(&token));
+            blocking(state, move |s| s.set_proxy_credential(&uid, Some(&digest))).await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"id": id, "proxy_token": token}),
+            ))
+        }
+        (Method::DELETE, ["users", id, "proxy-token"]) => {
+            let uid = id.to_string();
+            blocking(state, move |s| s.set_proxy_credential(&uid, None)).await?;
             Ok(json(StatusCode::OK, &Id { id }))
         }
         (_, ["users", ..]) => Err(method_not_allowed()),

@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -127,31 +127,7 @@ struct BatchAnswer {
     decisions: Vec<Answer>,
 }
 
-/// A new decision id: a ULID (26 characters, ordered by time). Its 80 "random"
-/// bits are a per-process random start plus a counter, so ids never repeat within
-/// a process and collide across processes only with negligible probability,
-/// without a system call per decision. Decision ids are references for the
-/// helpdesk, not secrets: reading the log needs the admin token.
-pub fn new_decision_id(now: DateTime<Utc>) -> String {
-    use std::sync::atomic::AtomicU64;
-    use std::sync::OnceLock;
-    static BASE: OnceLock<u128> = OnceLock::new();
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let base = *BASE.get_or_init(|| {
-        let mut r = [0u8; 16];
-        if getrandom::getrandom(&mut r).is_err() {
-            // No OS randomness: the start time still separates processes.
-            let t = Utc::now().timestamp_nanos_opt().unwrap_or(0);
-            r[..8].copy_from_slice(&t.to_le_bytes());
-            r[8..12].copy_from_slice(&std::process::id().to_le_bytes());
-        }
-        u128::from_le_bytes(r)
-    });
-    let seq = u128::from(SEQ.fetch_add(1, Ordering::Relaxed));
-    let random = base.wrapping_add(seq) & ((1u128 << 80) - 1);
-    let ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-    ulid::Ulid::from_parts(ms, random).to_string()
-}
+pub use pep_client::record::new_decision_id;
 
 fn reason(code: &str, attribute: Option<&str>, message: String) -> Reason {
     Reason {
@@ -321,11 +297,7 @@ pub async fn decide(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Res
             user: ctx.user.id.clone(),
             device: ctx.device.id.clone(),
             decision: decision.effect,
-            reasons: decision
-                .reasons
-                .iter()
-                .map(|r| r.code.to_string())
-                .collect(),
+            reasons: decision.reasons.clone(),
             auth_method: ctx.auth.method.map(|m| m.as_str().to_string()),
             source_ip: ctx.source.ip.map(|ip| ip.to_string()),
             country: ctx.source.country.map(|c| c.as_str().to_string()),

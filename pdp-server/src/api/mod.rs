@@ -11,6 +11,7 @@
 //! | `GET /v1/logs`, `GET /v1/logs/export` | admin | the access log (JSON / JSON lines) |
 //! | `/v1/admin/...` | admin | users, groups, devices (and enrolment codes), apps |
 //! | `/v1/devices/...` | device key | agent enrolment, signed posture reports, attestation (see [`devices`]) |
+//! | `POST /v1/pep/login`, `POST /v1/pep/logs` | pep | credential check, access records of PEPs that decide locally ([`pep`]) |
 //!
 //! Errors are JSON: `{"error": "code", "message": "...", "field": "..."}` (`field`
 //! when one field is at fault, as a path like `context.device.os.version`).
@@ -21,6 +22,7 @@ pub mod bundle;
 pub mod decide;
 pub mod devices;
 pub mod logs;
+pub mod pep;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -198,30 +200,51 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     Ok(v)
 }
 
-/// Checks `Authorization: Bearer <admin token>` in constant time.
-pub fn require_admin(state: &AppState, req: &Request<Incoming>) -> Result<(), ApiError> {
-    use sha2::Digest as _;
-    use subtle::ConstantTimeEq as _;
-    let given = req
-        .headers()
+/// The bearer token of a request, if any.
+fn bearer(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::trim);
-    let ok = given.is_some_and(|t| {
+        .map(str::trim)
+}
+
+/// Whether the request's bearer token hashes to `expected` (constant time).
+fn token_matches(req: &Request<Incoming>, expected: &[u8; 32]) -> bool {
+    use sha2::Digest as _;
+    use subtle::ConstantTimeEq as _;
+    bearer(req).is_some_and(|t| {
         let h: [u8; 32] = sha2::Sha256::digest(t.as_bytes()).into();
-        bool::from(h.ct_eq(&state.admin_token_sha256))
-    });
-    if ok {
+        bool::from(h.ct_eq(expected))
+    })
+}
+
+/// Checks `Authorization: Bearer <admin token>` in constant time.
+pub fn require_admin(state: &AppState, req: &Request<Incoming>) -> Result<(), ApiError> {
+    if token_matches(req, &state.admin_token_sha256) {
         Ok(())
     } else {
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing or wrong admin token (Authorization: Bearer <token>)",
+        ))
+    }
+}
+
+/// Checks `Authorization: Bearer <pep token>` (the admin token is accepted too).
+pub fn require_pep(state: &AppState, req: &Request<Incoming>) -> Result<(), ApiError> {
+    if token_matches(req, &state.pep_token_sha256) || token_matches(req, &state.admin_token_sha256)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong enforcement-point token (Authorization: Bearer <pep token>)",
         ))
     }
 }
@@ -321,13 +344,27 @@ async fn route(
             Method::GET => logs::query(state, req, true).await,
             _ => Ok(method_not_allowed("GET")),
         },
-        ["v1", "admin", rest @ ..] => {
-            let rest: Vec<String> = rest.iter().map(|s| segment(s)).collect::<Result<_, _>>()?;
-            admin::route(state, req, method, &rest).await
-        }
+        ["v1", "pep", "login"] => match *method {
+            Method::POST => {
+                require_pep(state, &req)?;
+                pep::login(state, req).await
+            }
+            _ => Ok(method_not_allowed("POST")),
+        },
+        ["v1", "pep", "logs"] => match *method {
+            Method::POST => {
+                require_pep(state, &req)?;
+                pep::ingest(state, req).await
+            }
+            _ => Ok(method_not_allowed("POST")),
+        },
         ["v1", "devices", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| segment(s)).collect::<Result<_, _>>()?;
             devices::route(state, req, method, &rest).await
+        }
+        ["v1", "admin", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| segment(s)).collect::<Result<_, _>>()?;
+            admin::route(state, req, method, &rest).await
         }
         _ => Err(ApiError::not_found(format!("no such endpoint: {path}"))),
     }

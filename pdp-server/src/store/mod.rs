@@ -77,6 +77,23 @@ pub trait Store: Send + Sync + 'static {
     /// A user's latest `n` accesses, newest first (for the anomaly detector).
     fn recent_access(&self, user: &str, n: usize) -> Result<Vec<AccessRecord>, StoreError>;
 
+    // --- Enforcement points: proxy credentials and their access records ---
+
+    /// Sets (`Some`: the SHA-256 of the token, hex) or removes (`None`) the user's
+    /// proxy credential, the secret the SOCKS gateway checks. `NotFound` when the
+    /// user does not exist.
+    fn set_proxy_credential(
+        &self,
+        user: &str,
+        token_sha256: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// The SHA-256 (hex) of the user's proxy token, if one is set.
+    fn proxy_credential(&self, user: &str) -> Result<Option<String>, StoreError>;
+    /// Appends records that an enforcement point decided itself, durably, skipping
+    /// any whose `decision_id` is stored already (a batch sent again after a lost
+    /// acknowledgement). Returns how many were new.
+    fn ingest_access(&self, records: &[AccessRecord]) -> Result<usize, StoreError>;
+
     // -----------------------------------------------------------------------
     // Device agent: enrolment codes, device keys, report sequence numbers and
     // attestation challenges (see `crate::devices`).
@@ -201,7 +218,7 @@ mod codec {
     use policy_core::decision::Effect;
 
     /// The newest schema version this build knows.
-    pub(super) const SCHEMA_VERSION: i64 = 2;
+    pub(super) const SCHEMA_VERSION: i64 = 3;
 
     /// Default and maximum number of rows one access-log query returns.
     pub(super) const DEFAULT_LIMIT: usize = 100;

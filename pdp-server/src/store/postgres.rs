@@ -79,7 +79,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX access_log_time ON access_log(time, seq);
     CREATE INDEX access_log_user_time ON access_log(user_id, time, seq);
     CREATE INDEX access_log_target_time ON access_log(target, time, seq);"#,
-    // 2: device agent (enrolment codes, device keys and report sequence numbers,
+    // 2: proxy credentials of the SOCKS gateway.
+    r#"CREATE TABLE proxy_credentials (
+        user_id      TEXT COLLATE "C" PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        token_sha256 TEXT NOT NULL,
+        created_at   TIMESTAMPTZ NOT NULL
+    );"#,
+    // 3: device agent (enrolment codes, device keys and report sequence numbers,
     // attestation challenges).
     r#"CREATE TABLE enrollment_codes (
         code_sha256 TEXT PRIMARY KEY,
@@ -220,6 +226,84 @@ impl PostgresStore {
     ) -> Result<Vec<T>, StoreError> {
         let rows = self.with(|c| c.query(sql, params), "query")?;
         rows.iter().map(convert).collect()
+    }
+
+    /// Inserts access records with one statement; with `skip_existing`, records
+    /// whose decision id is stored already are skipped. Returns rows inserted.
+    fn insert_access(
+        &self,
+        records: &[AccessRecord],
+        skip_existing: bool,
+    ) -> Result<usize, StoreError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let on_conflict = if skip_existing {
+            "ON CONFLICT (decision_id) DO NOTHING"
+        } else {
+            ""
+        };
+        // Column arrays for one INSERT ... SELECT FROM UNNEST: one statement and one
+        // round trip for the whole batch, whatever its size.
+        let n = records.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut times = Vec::with_capacity(n);
+        let mut peps = Vec::with_capacity(n);
+        let mut targets = Vec::with_capacity(n);
+        let mut users = Vec::with_capacity(n);
+        let mut devices = Vec::with_capacity(n);
+        let mut decisions = Vec::with_capacity(n);
+        let mut reasons = Vec::with_capacity(n);
+        let mut methods = Vec::with_capacity(n);
+        let mut ips = Vec::with_capacity(n);
+        let mut countries = Vec::with_capacity(n);
+        let mut anomalies = Vec::with_capacity(n);
+        for r in records {
+            ids.push(no_nul(&r.decision_id));
+            times.push(r.time);
+            peps.push(no_nul(&r.pep));
+            targets.push(no_nul(&r.target));
+            users.push(no_nul_opt(&r.user));
+            devices.push(no_nul_opt(&r.device));
+            decisions.push(codec::effect_str(r.decision));
+            // serde_json writes NUL as the escape \u0000, which jsonb refuses.
+            reasons.push(codec::to_json(&r.reasons)?.replace("\\u0000", "\u{FFFD}"));
+            methods.push(no_nul_opt(&r.auth_method));
+            ips.push(no_nul_opt(&r.source_ip));
+            countries.push(no_nul_opt(&r.country));
+            anomalies.push(codec::to_json(&r.anomalies)?.replace("\\u0000", "\u{FFFD}"));
+        }
+        self.write(
+            |tx| {
+                tx.execute(
+                    &format!("INSERT INTO access_log (decision_id, time, pep, target, user_id, device_id,
+                                             decision, reasons, auth_method, source_ip, country,
+                                             anomalies)
+                     SELECT d, t, p, g, u, v, c, r::jsonb, m, s, k, a::jsonb
+                     FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[],
+                                 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                                 $10::text[], $11::text[], $12::text[])
+                          WITH ORDINALITY AS x(d, t, p, g, u, v, c, r, m, s, k, a, o)
+                     ORDER BY o {on_conflict}"),
+                    &[
+                        &ids, &times, &peps, &targets, &users, &devices, &decisions, &reasons,
+                        &methods, &ips, &countries, &anomalies,
+                    ],
+                )
+                .map_err(|e| match e.as_db_error() {
+                    // Name the duplicate: "Key (decision_id)=(...) already exists."
+                    Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => {
+                        WriteError::Store(StoreError::Conflict(format!(
+                            "access record: {}",
+                            db.detail().unwrap_or("duplicate decision_id")
+                        )))
+                    }
+                    _ => WriteError::Sql(e),
+                })
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            },
+            "access record",
+        )
     }
 
     fn update_user(
@@ -654,70 +738,7 @@ impl Store for PostgresStore {
     }
 
     fn append_access(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        // Column arrays for one INSERT ... SELECT FROM UNNEST: one statement and one
-        // round trip for the whole batch, whatever its size.
-        let n = records.len();
-        let mut ids = Vec::with_capacity(n);
-        let mut times = Vec::with_capacity(n);
-        let mut peps = Vec::with_capacity(n);
-        let mut targets = Vec::with_capacity(n);
-        let mut users = Vec::with_capacity(n);
-        let mut devices = Vec::with_capacity(n);
-        let mut decisions = Vec::with_capacity(n);
-        let mut reasons = Vec::with_capacity(n);
-        let mut methods = Vec::with_capacity(n);
-        let mut ips = Vec::with_capacity(n);
-        let mut countries = Vec::with_capacity(n);
-        let mut anomalies = Vec::with_capacity(n);
-        for r in records {
-            ids.push(no_nul(&r.decision_id));
-            times.push(r.time);
-            peps.push(no_nul(&r.pep));
-            targets.push(no_nul(&r.target));
-            users.push(no_nul_opt(&r.user));
-            devices.push(no_nul_opt(&r.device));
-            decisions.push(codec::effect_str(r.decision));
-            // serde_json writes NUL as the escape \u0000, which jsonb refuses.
-            reasons.push(codec::to_json(&r.reasons)?.replace("\\u0000", "\u{FFFD}"));
-            methods.push(no_nul_opt(&r.auth_method));
-            ips.push(no_nul_opt(&r.source_ip));
-            countries.push(no_nul_opt(&r.country));
-            anomalies.push(codec::to_json(&r.anomalies)?.replace("\\u0000", "\u{FFFD}"));
-        }
-        self.write(
-            |tx| {
-                tx.execute(
-                    "INSERT INTO access_log (decision_id, time, pep, target, user_id, device_id,
-                                             decision, reasons, auth_method, source_ip, country,
-                                             anomalies)
-                     SELECT d, t, p, g, u, v, c, r::jsonb, m, s, k, a::jsonb
-                     FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[],
-                                 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                                 $10::text[], $11::text[], $12::text[])
-                          WITH ORDINALITY AS x(d, t, p, g, u, v, c, r, m, s, k, a, o)
-                     ORDER BY o",
-                    &[
-                        &ids, &times, &peps, &targets, &users, &devices, &decisions, &reasons,
-                        &methods, &ips, &countries, &anomalies,
-                    ],
-                )
-                .map_err(|e| match e.as_db_error() {
-                    // Name the duplicate: "Key (decision_id)=(...) already exists."
-                    Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => {
-                        WriteError::Store(StoreError::Conflict(format!(
-                            "access record: {}",
-                            db.detail().unwrap_or("duplicate decision_id")
-                        )))
-                    }
-                    _ => WriteError::Sql(e),
-                })?;
-                Ok(())
-            },
-            "access record",
-        )
+        self.insert_access(records, false).map(|_| ())
     }
 
     fn query_access(&self, query: &LogQuery) -> Result<Vec<AccessRecord>, StoreError> {
@@ -743,6 +764,52 @@ impl Store for PostgresStore {
         );
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         self.read(&sql, &[&user, &n], access_from_row)
+    }
+
+    fn set_proxy_credential(
+        &self,
+        user: &str,
+        token_sha256: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = codec::now();
+        self.write(
+            |tx| {
+                let known = tx.query_opt("SELECT 1 FROM users WHERE id = $1", &[&user])?;
+                if known.is_none() {
+                    return Err(WriteError::Store(StoreError::NotFound(format!(
+                        "user {user}"
+                    ))));
+                }
+                match token_sha256 {
+                    Some(h) => tx.execute(
+                        "INSERT INTO proxy_credentials (user_id, token_sha256, created_at)
+                         VALUES ($1, $2, $3)
+                         ON CONFLICT (user_id) DO UPDATE
+                         SET token_sha256 = excluded.token_sha256, created_at = excluded.created_at",
+                        &[&user, &h, &now],
+                    )?,
+                    None => tx.execute(
+                        "DELETE FROM proxy_credentials WHERE user_id = $1",
+                        &[&user],
+                    )?,
+                };
+                Ok(())
+            },
+            &format!("proxy credential of {user}"),
+        )
+    }
+
+    fn proxy_credential(&self, user: &str) -> Result<Option<String>, StoreError> {
+        let rows = self.read(
+            "SELECT token_sha256 FROM proxy_credentials WHERE user_id = $1",
+            &[&user],
+            |row| col::<String>(row, 0),
+        )?;
+        Ok(rows.into_iter().next())
+    }
+
+    fn ingest_access(&self, records: &[AccessRecord]) -> Result<usize, StoreError> {
+        self.insert_access(records, true)
     }
 
     // --- device agent -------------------------------------------------------

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, Row, TransactionBehavior};
+use rusqlite::{
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension as _, Row, TransactionBehavior,
+};
 
 use super::codec;
 use super::{Store, StoreError};
@@ -79,7 +81,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX access_log_time ON access_log(time);
     CREATE INDEX access_log_user_time ON access_log(user_id, time);
     CREATE INDEX access_log_target_time ON access_log(target, time);",
-    // 2: device agent (enrolment codes, device keys and report sequence numbers,
+    // 2: proxy credentials of the SOCKS gateway.
+    "CREATE TABLE proxy_credentials (
+        user_id      TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        token_sha256 TEXT NOT NULL,
+        created_at   INTEGER NOT NULL             -- µs since the epoch, UTC
+    );",
+    // 3: device agent (enrolment codes, device keys and report sequence numbers,
     // attestation challenges).
     "CREATE TABLE enrollment_codes (
         code_sha256 TEXT PRIMARY KEY,             -- hex SHA-256 of the code
@@ -562,39 +570,7 @@ impl Store for SqliteStore {
     }
 
     fn append_access(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        // Encode before taking the lock, so the writer is held only for SQLite work.
-        let encoded = records
-            .iter()
-            .map(|r| Ok((codec::to_json(&r.reasons)?, codec::to_json(&r.anomalies)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write(|tx| {
-            let sql = format!(
-                "INSERT INTO access_log ({ACCESS_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-            );
-            let mut stmt = tx.prepare_cached(&sql).map_err(backend)?;
-            for (r, (reasons, anomalies)) in records.iter().zip(&encoded) {
-                stmt.execute(params![
-                    r.decision_id,
-                    time_to_sql(r.time),
-                    r.pep,
-                    r.target,
-                    r.user,
-                    r.device,
-                    codec::effect_str(r.decision),
-                    reasons,
-                    r.auth_method,
-                    r.source_ip,
-                    r.country,
-                    anomalies,
-                ])
-                .map_err(|e| classify(e, &format!("access record {}", r.decision_id)))?;
-            }
-            Ok(())
-        })
+        self.insert_access(records, "INSERT INTO").map(|_| ())
     }
 
     fn query_access(&self, query: &LogQuery) -> Result<Vec<AccessRecord>, StoreError> {
@@ -621,6 +597,45 @@ impl Store for SqliteStore {
         );
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         collect(&conn, &sql, params![user, n], access_from_row)
+    }
+
+    fn set_proxy_credential(
+        &self,
+        user: &str,
+        token_sha256: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = time_to_sql(codec::now());
+        self.write(|tx| {
+            if !exists(tx, "SELECT 1 FROM users WHERE id = ?1", user)? {
+                return Err(StoreError::NotFound(format!("user {user}")));
+            }
+            match token_sha256 {
+                Some(h) => tx
+                    .prepare_cached(
+                        "INSERT INTO proxy_credentials (user_id, token_sha256, created_at)
+                         VALUES (?1, ?2, ?3)
+                         ON CONFLICT (user_id) DO UPDATE
+                         SET token_sha256 = excluded.token_sha256, created_at = excluded.created_at",
+                    )
+                    .and_then(|mut st| st.execute(params![user, h, now])),
+                None => tx
+                    .prepare_cached("DELETE FROM proxy_credentials WHERE user_id = ?1")
+                    .and_then(|mut st| st.execute([user])),
+            }
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn proxy_credential(&self, user: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.reader();
+        conn.prepare_cached("SELECT token_sha256 FROM proxy_credentials WHERE user_id = ?1")
+            .and_then(|mut st| st.query_row([user], |r| r.get::<_, String>(0)).optional())
+            .map_err(backend)
+    }
+
+    fn ingest_access(&self, records: &[AccessRecord]) -> Result<usize, StoreError> {
+        self.insert_access(records, "INSERT OR IGNORE INTO")
     }
 
     // --- device agent -------------------------------------------------------
@@ -785,6 +800,46 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Inserts access records in one transaction with `verb` (`INSERT INTO`, or
+    /// `INSERT OR IGNORE INTO` to skip stored decision ids); returns rows inserted.
+    fn insert_access(&self, records: &[AccessRecord], verb: &str) -> Result<usize, StoreError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        // Encode before taking the lock, so the writer is held only for SQLite work.
+        let encoded = records
+            .iter()
+            .map(|r| Ok((codec::to_json(&r.reasons)?, codec::to_json(&r.anomalies)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write(|tx| {
+            let sql = format!(
+                "{verb} access_log ({ACCESS_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            );
+            let mut stmt = tx.prepare_cached(&sql).map_err(backend)?;
+            let mut inserted = 0;
+            for (r, (reasons, anomalies)) in records.iter().zip(&encoded) {
+                inserted += stmt
+                    .execute(params![
+                        r.decision_id,
+                        time_to_sql(r.time),
+                        r.pep,
+                        r.target,
+                        r.user,
+                        r.device,
+                        codec::effect_str(r.decision),
+                        reasons,
+                        r.auth_method,
+                        r.source_ip,
+                        r.country,
+                        anomalies,
+                    ])
+                    .map_err(|e| classify(e, &format!("access record {}", r.decision_id)))?;
+            }
+            Ok(inserted)
+        })
+    }
+
     fn update_user(&self, id: &str, sql: &str, value: Value) -> Result<(), StoreError> {
         let changed = self.write(|tx| {
             tx.prepare_cached(sql)

@@ -1,0 +1,116 @@
+//! The access record: one decision as the access log keeps it, whoever made it
+//! (the decision server itself or an enforcement point deciding locally).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use policy_core::decision::{Effect, Reason};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// One recorded decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessRecord {
+    /// The id shown to the user so a helpdesk can find this record.
+    pub decision_id: String,
+    /// When the decision was made.
+    pub time: DateTime<Utc>,
+    /// Which enforcement point asked: `api`, `saml`, `tunnel`, `socks`.
+    pub pep: String,
+    /// The target: the app name, or `domain:port` / `ip:port` for the gateway.
+    pub target: String,
+    /// The user, when known.
+    pub user: Option<String>,
+    /// The device, when known.
+    pub device: Option<String>,
+    /// `allow` or `deny`.
+    pub decision: Effect,
+    /// Why, with the Japanese sentence the user was shown.
+    #[serde(deserialize_with = "reasons_compat")]
+    pub reasons: Vec<Reason>,
+    /// How the user authenticated.
+    pub auth_method: Option<String>,
+    /// Source IP address.
+    pub source_ip: Option<String>,
+    /// Source country (ISO 3166-1 alpha-2).
+    pub country: Option<String>,
+    /// The anomaly detector's findings for this access (codes), if any.
+    pub anomalies: Vec<String>,
+}
+
+impl AccessRecord {
+    /// The reason codes, in order.
+    pub fn reason_codes(&self) -> impl Iterator<Item = &str> {
+        self.reasons.iter().map(|r| r.code.as_ref())
+    }
+}
+
+/// Reasons as stored: full objects, or (records written before reasons carried
+/// their sentence) bare codes, read as a reason with an empty message.
+fn reasons_compat<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Reason>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Full(Reason),
+        Code(String),
+    }
+    let items = Vec::<Stored>::deserialize(d)?;
+    Ok(items
+        .into_iter()
+        .map(|s| match s {
+            Stored::Full(r) => r,
+            Stored::Code(c) => Reason::new(c, ""),
+        })
+        .collect())
+}
+
+/// A new decision id: a ULID (sortable by time, 80 random bits). Ids from one
+/// process are distinct even within a millisecond: the random part is a per-process
+/// random base plus a counter.
+pub fn new_decision_id(now: DateTime<Utc>) -> String {
+    static BASE: OnceLock<u128> = OnceLock::new();
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| {
+        let mut r = [0u8; 16];
+        if getrandom::getrandom(&mut r).is_err() {
+            // No OS randomness: the start time still separates processes.
+            let t = Utc::now().timestamp_nanos_opt().unwrap_or(0);
+            r[..8].copy_from_slice(&t.to_le_bytes());
+            r[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+        }
+        u128::from_le_bytes(r)
+    });
+    let seq = u128::from(SEQ.fetch_add(1, Ordering::Relaxed));
+    let random = base.wrapping_add(seq) & ((1u128 << 80) - 1);
+    let ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+    ulid::Ulid::from_parts(ms, random).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_records_with_bare_codes_still_read() {
+        let json = r#"{"decision_id":"x","time":"2026-11-24T01:00:00Z","pep":"api","target":"a",
+            "user":null,"device":null,"decision":"deny","reasons":["deny.matched",
+            {"code":"require.not_met","message":"必須条件を満たさないため拒否"}],
+            "auth_method":null,"source_ip":null,"country":null,"anomalies":[]}"#;
+        let r: AccessRecord = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            r.reason_codes().collect::<Vec<_>>(),
+            ["deny.matched", "require.not_met"]
+        );
+        assert_eq!(&*r.reasons[1].message, "必須条件を満たさないため拒否");
+    }
+
+    #[test]
+    fn decision_ids_are_ulids_and_distinct() {
+        let now = Utc::now();
+        let a = new_decision_id(now);
+        let b = new_decision_id(now);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 26);
+        assert!(ulid::Ulid::from_string(&a).is_ok());
+    }
+}

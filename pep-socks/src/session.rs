@@ -1,0 +1,339 @@
+//! One client connection: SOCKS5 handshake with RFC 1929 credentials, the
+//! decision before connecting, the access record, then the relay.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use fast_socks5::server::{
+    AuthMethodSuccessState as _, PasswordAuthentication, Socks5ServerProtocol, SocksServerError,
+};
+use fast_socks5::util::target_addr::TargetAddr;
+use fast_socks5::{ReplyError, Socks5Command};
+use pep_client::login::Subject;
+use pep_client::policy::denial;
+use pep_client::record::{new_decision_id, AccessRecord};
+use pep_client::subject::LoginError;
+use policy_core::decision::{Authentication, Decision, Effect, Reason};
+use policy_core::policy::Mode;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::gateway::Shared;
+use crate::relay::{relay, RelayEnd};
+
+/// The enforcement point's name in access records.
+pub const PEP: &str = "socks";
+
+type Commanded = Socks5ServerProtocol<TcpStream, fast_socks5::server::states::CommandRead>;
+
+/// Why a session ended before relaying.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SessionError {
+    #[error("handshake: {0}")]
+    Protocol(#[from] SocksServerError),
+    #[error("login refused for {user:?}: {why}")]
+    Login { user: String, why: LoginError },
+}
+
+/// Runs the SOCKS5 part of a connection whose first byte was 5.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // Everything up to the request must finish in time: a slow or silent client
+    // (slowloris) is cut off, never holds a task forever.
+    let handshake = tokio::time::timeout(
+        shared.config.handshake_timeout(),
+        handshake(&shared, stream, peer),
+    );
+    let (proto, cmd, target, subject, user) = tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "SOCKS session ended");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "SOCKS handshake timed out");
+                return;
+            }
+        },
+        _ = shutdown.changed() => return,
+    };
+    if cmd != Socks5Command::TCPConnect {
+        // BIND and UDP ASSOCIATE are not implemented: refuse, and say so in the log.
+        let name = match cmd {
+            Socks5Command::TCPBind => "BIND",
+            _ => "UDP ASSOCIATE",
+        };
+        let d = denial(
+            "socks.command_not_supported",
+            format!("SOCKS の {name} には対応していないため拒否"),
+        );
+        let _ = record(&shared, &subject, &user, peer, &target_text(&target), &d);
+        let _ = proto.reply_error(&ReplyError::CommandNotSupported).await;
+        return;
+    }
+    connect(shared, proto, target, subject, user, peer, shutdown).await;
+}
+
+/// Method negotiation (username/password only), the credential check and the
+/// request.
+async fn handshake(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<(Commanded, Socks5Command, TargetAddr, Subject, String), SessionError> {
+    let (user, secret, auth) = Socks5ServerProtocol::start(stream)
+        .negotiate_auth(&[PasswordAuthentication])
+        .await?
+        .read_username_password()
+        .await?;
+    let subject = match shared
+        .clients
+        .subjects
+        .login(&user, &secret, Some(peer.ip()))
+        .await
+    {
+        Ok(s) => s,
+        Err(why) => {
+            let (code, message) = match &why {
+                LoginError::Rejected => (
+                    "socks.login_failed",
+                    "ユーザー名またはプロキシトークンが正しくないため拒否".to_string(),
+                ),
+                LoginError::Disabled => (
+                    "user.disabled",
+                    "ユーザーが無効化されているため拒否".to_string(),
+                ),
+                LoginError::Unavailable(_) => (
+                    "pep.pdp_unavailable",
+                    "認証情報を確認できないため拒否".to_string(),
+                ),
+            };
+            let _ = record(
+                shared,
+                &Subject::default(),
+                &user,
+                peer,
+                "(login)",
+                &denial(code, message),
+            );
+            auth.reject().await?;
+            return Err(SessionError::Login { user, why });
+        }
+    };
+    let proto = auth.accept().await?.finish_auth();
+    let (proto, cmd, target) = proto.read_command().await?;
+    Ok((proto, cmd, target, subject, user))
+}
+
+/// Decides, records, and for an allowed request connects and relays.
+async fn connect(
+    shared: Arc<Shared>,
+    proto: Commanded,
+    target: TargetAddr,
+    subject: Subject,
+    user: String,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let target_name = target_text(&target);
+    let (domain, port, resolved) = match &target {
+        TargetAddr::Ip(addr) => (None, addr.port(), Some(*addr)),
+        TargetAddr::Domain(name, port) => {
+            // Resolved before deciding, so rules on destination.ip see the address
+            // that will be used, and only that address is connected (no second
+            // lookup that could answer differently).
+            let lookup = tokio::time::timeout(
+                shared.config.connect_timeout(),
+                tokio::net::lookup_host((name.as_str(), *port)),
+            )
+            .await;
+            let addr = match lookup {
+                Ok(Ok(mut addrs)) => addrs.next(),
+                _ => None,
+            };
+            (Some(name.clone()), *port, addr)
+        }
+    };
+
+    let mut req = subject.request();
+    let app = shared.app();
+    req.destination.app = app.clone().ok();
+    req.destination.port = Some(port);
+    req.destination.ip = resolved.map(|a| a.ip());
+    if req.source.ip.is_none() {
+        req.source.ip = Some(peer.ip());
+    }
+    req.time = Some(Utc::now().fixed_offset());
+    let mut decision = match (&app, &domain) {
+        (Err(d), _) => d.clone(),
+        (Ok(_), Some(name)) if name.parse::<policy_core::value::Domain>().is_err() => denial(
+            "socks.invalid_domain",
+            format!("宛先「{name}」はドメイン名として正しくないため拒否"),
+        ),
+        (Ok(app), _) => {
+            req.destination.domain = domain.as_deref().and_then(|d| d.parse().ok());
+            shared
+                .clients
+                .policy
+                .decide(app, &req, Authentication::Authenticated)
+        }
+    };
+    // The per-user limit is checked only for what the policy allows.
+    let slot = match decision.effect {
+        Effect::Allow => match shared.limits.acquire(&user) {
+            Some(slot) => Some(slot),
+            None => {
+                decision = denial(
+                    "socks.too_many_connections",
+                    format!(
+                        "同時接続数の上限（{}）に達したため拒否",
+                        shared.config.max_connections_per_user
+                    ),
+                );
+                None
+            }
+        },
+        Effect::Deny => None,
+    };
+    let device = subject.device.id.clone();
+    let subject_for_log = Subject {
+        device: policy_core::context::Device {
+            id: device,
+            ..Default::default()
+        },
+        ..subject
+    };
+    if let Err(e) = record(
+        &shared,
+        &subject_for_log,
+        &user,
+        peer,
+        &target_name,
+        &decision,
+    ) {
+        // No access without its record.
+        tracing::error!(error = %e, "access refused: the access log cannot take it");
+        let _ = proto.reply_error(&ReplyError::GeneralFailure).await;
+        return;
+    }
+    if decision.effect == Effect::Deny {
+        tracing::info!(%user, target = %target_name, reasons = ?codes(&decision), "SOCKS connection denied");
+        let _ = proto.reply_error(&ReplyError::ConnectionNotAllowed).await;
+        return;
+    }
+    let Some(addr) = resolved else {
+        let _ = proto.reply_error(&ReplyError::HostUnreachable).await;
+        return;
+    };
+    let upstream =
+        match tokio::time::timeout(shared.config.connect_timeout(), TcpStream::connect(addr)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                let reply = match e.kind() {
+                    std::io::ErrorKind::ConnectionRefused => ReplyError::ConnectionRefused,
+                    _ => ReplyError::HostUnreachable,
+                };
+                let _ = proto.reply_error(&reply).await;
+                return;
+            }
+            Err(_) => {
+                let _ = proto.reply_error(&ReplyError::TtlExpired).await;
+                return;
+            }
+        };
+    let _ = upstream.set_nodelay(true);
+    let bound = upstream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let Ok(client) = proto.reply_success(bound).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let end = tokio::select! {
+        end = relay(client, upstream, shared.config.idle_timeout()) => end,
+        _ = shutdown.changed() => RelayEnd::Error,
+    };
+    drop(slot);
+    tracing::debug!(%user, target = %target_name, ?end, "SOCKS relay ended");
+}
+
+fn codes(d: &Decision) -> Vec<&str> {
+    d.reasons.iter().map(|r| r.code.as_ref()).collect()
+}
+
+fn target_text(t: &TargetAddr) -> String {
+    match t {
+        TargetAddr::Ip(a) => a.to_string(),
+        TargetAddr::Domain(d, p) => format!("{d}:{p}"),
+    }
+}
+
+/// Queues the access record; an error means the access must be refused.
+fn record(
+    shared: &Shared,
+    subject: &Subject,
+    user: &str,
+    peer: SocketAddr,
+    target: &str,
+    decision: &Decision,
+) -> Result<(), pep_client::log::LogError> {
+    let now = Utc::now();
+    shared.clients.log.record(AccessRecord {
+        decision_id: new_decision_id(now),
+        time: now,
+        pep: PEP.to_string(),
+        target: target.to_string(),
+        user: Some(user.to_string()),
+        device: subject.device.id.clone(),
+        decision: decision.effect,
+        reasons: decision.reasons.clone(),
+        auth_method: subject.auth.method.map(|m| m.as_str().to_string()),
+        source_ip: Some(peer.ip().to_string()),
+        country: subject.source.country.map(|c| c.as_str().to_string()),
+        anomalies: Vec::new(),
+    })
+}
+
+/// The app governing the gateway in `rules`: the configured one, else the only
+/// app with `mode = "socks"`.
+pub(crate) fn gateway_app(
+    configured: Option<&str>,
+    rules: Option<&policy_core::lock::CompiledPolicy>,
+) -> Result<String, Decision> {
+    if let Some(app) = configured {
+        return Ok(app.to_string());
+    }
+    let Some(rules) = rules else {
+        return Err(denial(
+            "pep.no_policy",
+            "ポリシーをまだ受信していないため拒否".to_string(),
+        ));
+    };
+    let socks: Vec<&String> = rules
+        .apps
+        .iter()
+        .filter(|(_, (mode, _))| *mode == Mode::Socks)
+        .map(|(name, _)| name)
+        .collect();
+    match socks.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(denial(
+            "socks.no_app",
+            "ポリシーに mode = \"socks\" のアプリがないため拒否".to_string(),
+        )),
+        _ => Err(Decision {
+            effect: Effect::Deny,
+            reasons: vec![Reason::new(
+                "socks.ambiguous_app",
+                "mode = \"socks\" のアプリが複数あり、どれを使うか設定されていないため拒否",
+            )],
+        }),
+    }
+}

@@ -49,12 +49,6 @@ impl LinuxCollector {
     fn read(&self, p: &str) -> Option<String> {
         std::fs::read_to_string(self.path(p)).ok()
     }
-
-    fn stdout(&self, program: &str, args: &[&str]) -> Option<String> {
-        self.runner
-            .run(program, args)
-            .and_then(|o| o.ok().map(str::to_string))
-    }
 }
 
 impl Collector for LinuxCollector {
@@ -98,6 +92,7 @@ impl Collector for LinuxCollector {
         }
         p.network.ip = super::default_route_ip();
         p.network.ssid = self
+            .runner
             .stdout("nmcli", &["-t", "-f", "ACTIVE,SSID", "dev", "wifi"])
             .and_then(|o| parse_nmcli_ssid(&o));
         if options.location {
@@ -212,10 +207,11 @@ impl LinuxCollector {
     }
 
     fn firewall(&self) -> Option<bool> {
-        if let Some(out) = self.stdout("nft", &["list", "ruleset"]) {
+        if let Some(out) = self.runner.stdout("nft", &["list", "ruleset"]) {
             return Some(parse_nft_ruleset(&out));
         }
-        self.stdout("ufw", &["status"])
+        self.runner
+            .stdout("ufw", &["status"])
             .and_then(|o| parse_ufw_status(&o))
     }
 
@@ -228,11 +224,11 @@ impl LinuxCollector {
         if !session {
             return None;
         }
-        let lock = self.stdout(
+        let lock = self.runner.stdout(
             "gsettings",
             &["get", "org.gnome.desktop.screensaver", "lock-enabled"],
         )?;
-        let idle = self.stdout(
+        let idle = self.runner.stdout(
             "gsettings",
             &["get", "org.gnome.desktop.session", "idle-delay"],
         )?;
@@ -240,7 +236,7 @@ impl LinuxCollector {
     }
 
     fn packages(&self) -> Option<Vec<String>> {
-        if let Some(out) = self.stdout(
+        if let Some(out) = self.runner.stdout(
             "dpkg-query",
             &["-W", "-f", "${db:Status-Status}\t${Package}\n"],
         ) {
@@ -249,7 +245,8 @@ impl LinuxCollector {
                 (status == "installed").then(|| name.to_string())
             }));
         }
-        self.stdout("rpm", &["-qa", "--qf", "%{NAME}\n"])
+        self.runner
+            .stdout("rpm", &["-qa", "--qf", "%{NAME}\n"])
             .and_then(|o| app_list(o.lines().map(str::to_string)))
     }
 }

@@ -31,12 +31,6 @@ impl MacosCollector {
     pub fn new(runner: Box<dyn Runner>) -> MacosCollector {
         MacosCollector { runner }
     }
-
-    fn stdout(&self, program: &str, args: &[&str]) -> Option<String> {
-        self.runner
-            .run(program, args)
-            .and_then(|o| o.ok().map(str::to_string))
-    }
 }
 
 impl Collector for MacosCollector {
@@ -49,6 +43,7 @@ impl Collector for MacosCollector {
         let p = &mut c.posture;
         p.os.family = Some(OsFamily::Macos);
         match self
+            .runner
             .stdout("system_profiler", &["-json", "SPSoftwareDataType"])
             .and_then(|o| parse_sp_software(&o))
         {
@@ -65,6 +60,7 @@ impl Collector for MacosCollector {
         p.tpm.present = Some(false);
         p.tpm.enabled = Some(false);
         if let Some(on) = self
+            .runner
             .stdout("fdesetup", &["status"])
             .and_then(|o| parse_fdesetup(&o))
         {
@@ -72,6 +68,7 @@ impl Collector for MacosCollector {
             p.disk.method = on.then_some(DiskMethod::Filevault);
         }
         p.firewall = self
+            .runner
             .stdout(
                 "/usr/libexec/ApplicationFirewall/socketfilterfw",
                 &["--getglobalstate"],
@@ -82,10 +79,12 @@ impl Collector for MacosCollector {
             .run("sysadminctl", &["-screenLock", "status"])
             .and_then(|o| parse_sysadminctl_screenlock(&format!("{}{}", o.stdout, o.stderr)));
         p.apps = self
+            .runner
             .stdout("system_profiler", &["-json", "SPApplicationsDataType"])
             .and_then(|o| parse_sp_applications(&o));
         p.network.ip = super::default_route_ip();
         p.network.ssid = self
+            .runner
             .stdout("networksetup", &["-getairportnetwork", "en0"])
             .and_then(|o| parse_airport_network(&o));
         if options.location {

@@ -99,6 +99,12 @@ impl Output {
 pub trait Runner: Send + Sync {
     /// Runs `program` with `args`; `None` when it cannot be started (not installed).
     fn run(&self, program: &str, args: &[&str]) -> Option<Output>;
+
+    /// Standard output of a run that exited with 0, else `None`.
+    fn stdout(&self, program: &str, args: &[&str]) -> Option<String> {
+        self.run(program, args)
+            .and_then(|o| o.ok().map(str::to_string))
+    }
 }
 
 /// Runs tools for real, each with a time limit (killed when it is exceeded).

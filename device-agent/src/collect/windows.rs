@@ -69,12 +69,10 @@ impl WindowsCollector {
     /// Standard output of a PowerShell command that succeeded.
     fn ps(&self, command: &str) -> Option<String> {
         let script = format!("{PS_PRELUDE}{command}");
-        self.runner
-            .run(
-                "powershell.exe",
-                &["-NoProfile", "-NonInteractive", "-Command", &script],
-            )
-            .and_then(|o| o.ok().map(str::to_string))
+        self.runner.stdout(
+            "powershell.exe",
+            &["-NoProfile", "-NonInteractive", "-Command", &script],
+        )
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Option<Output> {

@@ -81,6 +81,8 @@ pub struct ServerConfig {
     /// Bearer token of enforcement points that decide locally (`/v1/pep/*`). When
     /// not set, read from `<data_dir>/pep_token`, or generated there (mode 0600).
     pub pep_token: Option<String>,
+    /// The access journal (default `<data_dir>/access.journal`).
+    pub access_journal: Option<PathBuf>,
     /// The ed25519 bundle signing key (base64 seed); generated when missing
     /// (default `<data_dir>/bundle_signing.key`, mode 0600).
     pub signing_key: Option<PathBuf>,
@@ -118,6 +120,7 @@ impl Default for ServerConfig {
             store: None,
             admin_token: None,
             pep_token: None,
+            access_journal: None,
             signing_key: None,
             geoip: None,
             reload_interval_ms: 1000,
@@ -218,6 +221,15 @@ impl ServerConfig {
     /// Where a generated admin token is kept.
     pub fn admin_token_path(&self) -> PathBuf {
         self.data_dir.join("admin_token")
+    }
+
+    /// The access journal: each access record is synced here before its decision
+    /// is acknowledged, then stored (see [`crate::journal`]). Default
+    /// `<data_dir>/access.journal`.
+    pub fn access_journal_path(&self) -> PathBuf {
+        self.access_journal
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("access.journal"))
     }
 
     /// Where the enforcement-point token is kept when not configured.

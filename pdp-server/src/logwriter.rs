@@ -1,18 +1,33 @@
 //! The access-log writer: durable before acknowledged, by group commit.
 //!
 //! Every decision hands its [`AccessRecord`]s to one writer task through a channel
-//! and waits. The writer takes what is queued (up to a batch limit), appends it
-//! with one [`Store::append_access`] call on a blocking thread, and only then answers
-//! each waiter. While one commit runs, the next batch gathers, so the number of
-//! commits per second stays bounded by the disk while throughput grows with the
-//! number of concurrent decisions. A failed commit answers every waiter of the
-//! batch with an error: those decisions are not acknowledged (fail closed).
+//! and waits. The writer takes what is queued (up to a batch limit), makes it
+//! durable in one step on a blocking thread, and only then answers each waiter.
+//! While one commit runs, the next batch gathers, so the number of commits per
+//! second stays bounded by the disk while throughput grows with the number of
+//! concurrent decisions. A failed commit answers every waiter of the batch with an
+//! error: those decisions are not acknowledged (fail closed).
+//!
+//! Two ways to be durable:
+//!
+//! - [`LogWriter::spawn`]: each batch is one [`Store::append_access`] commit.
+//! - [`LogWriter::spawn_journaled`] (what the server uses): each batch is appended
+//!   to the [`Journal`] and synced; an indexer task then stores the records in the
+//!   store in large batches ([`Store::ingest_access`], idempotent). A store outage
+//!   delays indexing (retried) but not decisions; at start, what the journal holds
+//!   is stored again, so nothing acknowledged is lost in a crash.
+//!   [`LogWriter::sync_index`] waits until everything acknowledged so far is
+//!   queryable in the store.
 
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::model::AccessRecord;
 use crate::store::Store;
@@ -23,6 +38,9 @@ pub enum LogError {
     /// The store refused or failed the commit.
     #[error("access log write failed: {0}")]
     Store(String),
+    /// The access journal could not be written or read.
+    #[error("access journal: {0}")]
+    Journal(String),
     /// The writer has stopped (the server is shutting down).
     #[error("access log writer is closed")]
     Closed,
@@ -36,10 +54,20 @@ enum Msg {
     Close(oneshot::Sender<()>),
 }
 
+/// How far the journal and the store are (journaled mode).
+#[derive(Debug)]
+struct Progress {
+    /// Records acknowledged (durable in the journal), ever.
+    journaled: AtomicU64,
+    /// Records stored by the indexer, ever.
+    indexed: watch::Sender<u64>,
+}
+
 /// A handle to the writer task; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct LogWriter {
     tx: mpsc::Sender<Msg>,
+    progress: Option<Arc<Progress>>,
 }
 
 impl std::fmt::Debug for Msg {
@@ -57,17 +85,104 @@ pub const DEFAULT_MAX_BATCH: usize = 1024;
 /// Most yields while a batch gathers.
 const MAX_YIELDS: usize = 8;
 
+/// Records the indexer stores in one transaction at most.
+const INDEX_BATCH: usize = 16384;
+
+/// How long the indexer gathers journaled records before storing them.
+const INDEX_GATHER: Duration = Duration::from_millis(250);
+
+/// The journal is emptied once it is this large and fully indexed.
+const JOURNAL_RESET_BYTES: u64 = 32 << 20;
+
+type Waiter = oneshot::Sender<Result<(), LogError>>;
+
+/// Where a batch becomes durable.
+enum Sink {
+    Store(Arc<dyn Store>),
+    Journal {
+        journal: Option<Journal>,
+        index: mpsc::Sender<Vec<AccessRecord>>,
+        progress: Arc<Progress>,
+        indexer: Option<JoinHandle<()>>,
+    },
+}
+
 impl LogWriter {
-    /// Starts the writer task on the current tokio runtime. `max_batch` bounds the
-    /// records per commit (a single message larger than that is committed whole).
+    /// Starts the writer task on the current tokio runtime, committing each batch
+    /// to `store`. `max_batch` bounds the records per commit (a single message
+    /// larger than that is committed whole).
     pub fn spawn(
         store: Arc<dyn Store>,
         max_batch: usize,
         metrics: Option<Arc<Metrics>>,
     ) -> (LogWriter, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(16 * 1024);
-        let join = tokio::spawn(run(store, rx, max_batch.max(1), metrics));
-        (LogWriter { tx }, join)
+        let join = tokio::spawn(run(Sink::Store(store), rx, max_batch.max(1), metrics));
+        (LogWriter { tx, progress: None }, join)
+    }
+
+    /// Starts the writer with the access journal at `journal_path`: first stores
+    /// what an earlier run left in the journal, then acknowledges each batch once
+    /// it is synced to the journal and indexes it into `store` in the background.
+    pub async fn spawn_journaled(
+        store: Arc<dyn Store>,
+        journal_path: &Path,
+        max_batch: usize,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<(LogWriter, JoinHandle<()>), LogError> {
+        let path = journal_path.to_path_buf();
+        let s = store.clone();
+        let journal = tokio::task::spawn_blocking(move || -> Result<Journal, LogError> {
+            let (mut journal, recovered) = Journal::open(&path)
+                .map_err(|e| LogError::Journal(format!("{}: {e}", path.display())))?;
+            if !recovered.records.is_empty() {
+                for chunk in recovered.records.chunks(INDEX_BATCH) {
+                    s.ingest_access(chunk).map_err(|e| {
+                        LogError::Store(format!("recovering the access journal: {e}"))
+                    })?;
+                }
+                tracing::info!(
+                    records = recovered.records.len(),
+                    torn_bytes = recovered.torn_bytes,
+                    corrupt_lines = recovered.corrupt_lines,
+                    "access journal recovered into the store"
+                );
+            }
+            journal
+                .reset()
+                .map_err(|e| LogError::Journal(format!("{}: {e}", path.display())))?;
+            Ok(journal)
+        })
+        .await
+        .map_err(|e| LogError::Journal(format!("recovery task failed: {e}")))??;
+
+        let (indexed, _) = watch::channel(0);
+        let progress = Arc::new(Progress {
+            journaled: AtomicU64::new(0),
+            indexed,
+        });
+        let (index_tx, index_rx) = mpsc::channel(256);
+        let indexer = tokio::spawn(index_loop(
+            store,
+            index_rx,
+            progress.clone(),
+            metrics.clone(),
+        ));
+        let sink = Sink::Journal {
+            journal: Some(journal),
+            index: index_tx,
+            progress: progress.clone(),
+            indexer: Some(indexer),
+        };
+        let (tx, rx) = mpsc::channel(16 * 1024);
+        let join = tokio::spawn(run(sink, rx, max_batch.max(1), metrics));
+        Ok((
+            LogWriter {
+                tx,
+                progress: Some(progress),
+            },
+            join,
+        ))
     }
 
     /// Appends one record; returns when it is durable.
@@ -88,8 +203,21 @@ impl LogWriter {
         rx.await.unwrap_or(Err(LogError::Closed))
     }
 
-    /// Commits what is queued, then stops the task. Appends after this fail with
-    /// [`LogError::Closed`].
+    /// Waits (at most `limit`) until every record acknowledged before this call
+    /// is in the store, so a query sees it. True when it is.
+    pub async fn sync_index(&self, limit: Duration) -> bool {
+        let Some(p) = &self.progress else {
+            return true;
+        };
+        let target = p.journaled.load(Ordering::Acquire);
+        let mut rx = p.indexed.subscribe();
+        tokio::time::timeout(limit, rx.wait_for(|n| *n >= target))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Commits what is queued, stores everything journaled, then stops the
+    /// task. Appends after this fail with [`LogError::Closed`].
     pub async fn close(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Msg::Close(tx)).await.is_ok() {
@@ -98,10 +226,8 @@ impl LogWriter {
     }
 }
 
-type Waiter = oneshot::Sender<Result<(), LogError>>;
-
 async fn run(
-    store: Arc<dyn Store>,
+    mut sink: Sink,
     mut rx: mpsc::Receiver<Msg>,
     max_batch: usize,
     metrics: Option<Arc<Metrics>>,
@@ -149,7 +275,7 @@ async fn run(
         if records.is_empty() {
             continue;
         }
-        commit(&store, records, waiters, metrics.as_deref()).await;
+        commit(&mut sink, records, waiters, metrics.as_deref()).await;
     }
     rx.close();
     // Anything that raced in before the close is still committed.
@@ -162,40 +288,175 @@ async fn run(
         }
     }
     if !records.is_empty() {
-        commit(&store, records, waiters, metrics.as_deref()).await;
+        commit(&mut sink, records, waiters, metrics.as_deref()).await;
     }
+    finish(sink).await;
     if let Some(done) = closing {
         let _ = done.send(());
     }
 }
 
+/// Journaled mode at close: the indexer stores what is queued; the journal is
+/// emptied when the store has everything.
+async fn finish(sink: Sink) {
+    if let Sink::Journal {
+        journal,
+        index,
+        progress,
+        indexer,
+    } = sink
+    {
+        drop(index);
+        if let Some(task) = indexer {
+            let _ = task.await;
+        }
+        let complete = *progress.indexed.borrow() >= progress.journaled.load(Ordering::Acquire);
+        if let (true, Some(mut j)) = (complete, journal) {
+            let _ = tokio::task::spawn_blocking(move || j.reset()).await;
+        }
+    }
+}
+
 async fn commit(
-    store: &Arc<dyn Store>,
+    sink: &mut Sink,
     records: Vec<AccessRecord>,
     waiters: Vec<Waiter>,
     metrics: Option<&Metrics>,
 ) {
     let n = records.len();
-    let s = store.clone();
-    let result = tokio::task::spawn_blocking(move || s.append_access(&records))
-        .await
-        .map_err(|e| LogError::Store(format!("writer thread failed: {e}")))
-        .and_then(|r| r.map_err(|e| LogError::Store(e.to_string())));
+    let (result, records) = match sink {
+        Sink::Store(store) => {
+            let s = store.clone();
+            let r = tokio::task::spawn_blocking(move || s.append_access(&records))
+                .await
+                .map_err(|e| LogError::Store(format!("writer thread failed: {e}")))
+                .and_then(|r| r.map_err(|e| LogError::Store(e.to_string())));
+            (r, None)
+        }
+        Sink::Journal {
+            journal, progress, ..
+        } => {
+            // A large journal is emptied once the store has caught up with it
+            // (the acknowledgements of this batch wait for that, rarely).
+            let full = journal
+                .as_ref()
+                .is_some_and(|j| j.len() > JOURNAL_RESET_BYTES);
+            let reset = if full {
+                let target = progress.journaled.load(Ordering::Acquire);
+                let mut rx = progress.indexed.subscribe();
+                let _ = rx.wait_for(|i| *i >= target).await;
+                true
+            } else {
+                false
+            };
+            let Some(mut j) = journal.take() else {
+                for w in waiters {
+                    let _ = w.send(Err(LogError::Closed));
+                }
+                return;
+            };
+            let done = tokio::task::spawn_blocking(move || {
+                let r = (if reset { j.reset() } else { Ok(()) })
+                    .and_then(|()| j.append(&records))
+                    .map_err(|e| LogError::Journal(format!("{}: {e}", j.path().display())));
+                (j, r, records)
+            })
+            .await;
+            match done {
+                Ok((j, r, records)) => {
+                    *journal = Some(j);
+                    (r, Some(records))
+                }
+                // The thread panicked with the journal: nothing more can be made
+                // durable, so every later decision is refused (fail closed).
+                Err(e) => (
+                    Err(LogError::Journal(format!("journal thread failed: {e}"))),
+                    None,
+                ),
+            }
+        }
+    };
     if let Some(m) = metrics {
         m.log_batch_size.observe(n as f64);
         match &result {
-            Ok(()) => m
-                .log_records
-                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed),
-            Err(_) => m
-                .log_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            Ok(()) => m.log_records.fetch_add(n as u64, Ordering::Relaxed),
+            Err(_) => m.log_errors.fetch_add(1, Ordering::Relaxed),
         };
     }
     if let Err(e) = &result {
         tracing::error!(records = n, error = %e, "access log commit failed; decisions not acknowledged");
     }
+    if let (
+        Ok(()),
+        Some(records),
+        Sink::Journal {
+            index, progress, ..
+        },
+    ) = (&result, records, &*sink)
+    {
+        progress.journaled.fetch_add(n as u64, Ordering::AcqRel);
+        // Bounded: when the store falls far behind, acknowledgements slow down
+        // instead of memory growing.
+        if index.send(records).await.is_err() {
+            tracing::error!("access-log indexer stopped; records stay in the journal");
+        }
+    }
     for w in waiters {
         let _ = w.send(result.clone());
+    }
+}
+
+/// Stores journaled records in large batches, retrying on failure.
+async fn index_loop(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Vec<AccessRecord>>,
+    progress: Arc<Progress>,
+    metrics: Option<Arc<Metrics>>,
+) {
+    while let Some(mut batch) = rx.recv().await {
+        // Gather for a moment: one transaction per many group commits writes each
+        // hot index page once instead of once per small commit.
+        let gather = tokio::time::sleep(INDEX_GATHER);
+        tokio::pin!(gather);
+        while batch.len() < INDEX_BATCH {
+            tokio::select! {
+                more = rx.recv() => match more {
+                    Some(more) => batch.extend(more),
+                    None => break,
+                },
+                _ = &mut gather => break,
+            }
+        }
+        let n = batch.len() as u64;
+        let batch = Arc::new(batch);
+        let mut backoff = Duration::from_millis(50);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (s, b) = (store.clone(), batch.clone());
+            let r = tokio::task::spawn_blocking(move || s.ingest_access(&b)).await;
+            match r {
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => {
+                    tracing::error!(records = n, error = %e, "storing journaled access records failed; retrying");
+                }
+                Err(e) => tracing::error!(error = %e, "access-log indexer thread failed; retrying"),
+            }
+            if let Some(m) = &metrics {
+                m.log_index_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            if rx.is_closed() && attempts >= 3 {
+                // Shutting down with the store unavailable: the records stay in
+                // the journal (not emptied) and are stored at the next start.
+                tracing::error!(
+                    records = n,
+                    "access records left in the journal for the next start"
+                );
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        progress.indexed.send_modify(|i| *i += n);
     }
 }

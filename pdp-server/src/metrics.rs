@@ -83,6 +83,8 @@ pub struct Metrics {
     pub log_records: AtomicU64,
     /// Access-log commits that failed (their decisions were not acknowledged).
     pub log_errors: AtomicU64,
+    /// Failed attempts to store journaled access records (retried).
+    pub log_index_errors: AtomicU64,
     /// Successful policy reloads.
     pub reloads: AtomicU64,
     /// Failed policy reloads.
@@ -114,6 +116,7 @@ impl Default for Metrics {
             log_batch_size: Histogram::new(BATCH_BOUNDS, 1.0),
             log_records: AtomicU64::new(0),
             log_errors: AtomicU64::new(0),
+            log_index_errors: AtomicU64::new(0),
             reloads: AtomicU64::new(0),
             reload_errors: AtomicU64::new(0),
             policy_error: AtomicU64::new(0),
@@ -180,7 +183,7 @@ impl Metrics {
             "rzts_log_batch_size",
             "Access records per group commit.",
         );
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 9] = [
             (
                 "rzts_log_records_total",
                 "Access records committed.",
@@ -190,6 +193,11 @@ impl Metrics {
                 "rzts_log_errors_total",
                 "Access-log commits that failed (decisions not acknowledged).",
                 &self.log_errors,
+            ),
+            (
+                "rzts_log_index_errors_total",
+                "Failed attempts to store journaled access records (retried).",
+                &self.log_index_errors,
             ),
             (
                 "rzts_reloads_total",

@@ -286,8 +286,17 @@ impl Server {
         metrics
             .bundle_version
             .store(manager.current().version, Ordering::Relaxed);
-        let (log, log_join) =
-            LogWriter::spawn(store.clone(), config.log_batch_max, Some(metrics.clone()));
+        let (log, log_join) = LogWriter::spawn_journaled(
+            store.clone(),
+            &config.access_journal_path(),
+            config.log_batch_max,
+            Some(metrics.clone()),
+        )
+        .await
+        .map_err(|e| ServerError::Io {
+            what: "access log".into(),
+            why: e.to_string(),
+        })?;
         let enricher = Enricher::new(
             store.clone(),
             Duration::from_millis(config.cache_ttl_ms),

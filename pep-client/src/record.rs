@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use policy_core::decision::{Effect, Reason};
-use serde::{Deserialize, Deserializer, Serialize};
+use policy_core::decision::{standard_reason, Effect, Reason};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One recorded decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,7 +26,10 @@ pub struct AccessRecord {
     /// `allow` or `deny`.
     pub decision: Effect,
     /// Why, with the Japanese sentence the user was shown.
-    #[serde(deserialize_with = "reasons_compat")]
+    #[serde(
+        serialize_with = "reasons_compact",
+        deserialize_with = "reasons_compat"
+    )]
     pub reasons: Vec<Reason>,
     /// How the user authenticated.
     pub auth_method: Option<String>,
@@ -45,8 +48,24 @@ impl AccessRecord {
     }
 }
 
-/// Reasons as stored: full objects, or (records written before reasons carried
-/// their sentence) bare codes, read as a reason with an empty message.
+/// Reasons as stored: a standard reason (`allow`, `unauthenticated`, always the
+/// same sentence) as its bare code, which keeps the access log's most frequent
+/// rows small; every other reason whole.
+fn reasons_compact<S: Serializer>(reasons: &[Reason], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq as _;
+    let mut seq = s.serialize_seq(Some(reasons.len()))?;
+    for r in reasons {
+        match standard_reason(&r.code) {
+            Some(std) if std == r => seq.serialize_element(r.code.as_ref())?,
+            _ => seq.serialize_element(r)?,
+        }
+    }
+    seq.end()
+}
+
+/// Reasons as stored: full objects, or bare codes: a standard reason's code reads
+/// back as that reason; any other bare code (records written before reasons
+/// carried their sentence) as a reason with an empty message.
 fn reasons_compat<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Reason>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -59,9 +78,36 @@ fn reasons_compat<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Reason>, D::Err
         .into_iter()
         .map(|s| match s {
             Stored::Full(r) => r,
-            Stored::Code(c) => Reason::new(c, ""),
+            Stored::Code(c) => match standard_reason(&c) {
+                Some(r) => r.clone(),
+                None => Reason::new(c, ""),
+            },
         })
         .collect())
+}
+
+/// Reasons in their stored form, for stores that keep them as JSON text: the same
+/// encoding as [`AccessRecord::reasons`] in a record's JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReasons(pub Vec<Reason>);
+
+impl StoredReasons {
+    /// The JSON text of `reasons` in stored form.
+    pub fn to_json(reasons: &[Reason]) -> serde_json::Result<String> {
+        struct Ref<'a>(&'a [Reason]);
+        impl Serialize for Ref<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                reasons_compact(self.0, s)
+            }
+        }
+        serde_json::to_string(&Ref(reasons))
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredReasons {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        reasons_compat(d).map(StoredReasons)
+    }
 }
 
 /// A new decision id: a ULID (sortable by time, 80 random bits). Ids from one
@@ -102,6 +148,31 @@ mod tests {
             ["deny.matched", "require.not_met"]
         );
         assert_eq!(&*r.reasons[1].message, "必須条件を満たさないため拒否");
+    }
+
+    #[test]
+    fn standard_reasons_are_stored_as_their_code_and_read_back_whole() {
+        let allow = standard_reason("allow").unwrap().clone();
+        let deny = Reason::new("deny.matched", "拒否条件に該当するため拒否");
+        let r = AccessRecord {
+            decision_id: "x".into(),
+            time: Utc::now(),
+            pep: "api".into(),
+            target: "a".into(),
+            user: None,
+            device: None,
+            decision: Effect::Allow,
+            reasons: vec![allow.clone(), deny.clone()],
+            auth_method: None,
+            source_ip: None,
+            country: None,
+            anomalies: vec![],
+        };
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["reasons"][0], "allow");
+        assert_eq!(json["reasons"][1]["code"], "deny.matched");
+        let back: AccessRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back.reasons, [allow, deny]);
     }
 
     #[test]

@@ -130,6 +130,17 @@ static ALLOW: LazyLock<Reason> =
 static UNAUTHENTICATED: LazyLock<Reason> =
     LazyLock::new(|| Reason::new("unauthenticated", "認証されていないため拒否"));
 
+/// The reason a decision gives with no condition concerned, by code: `allow` and
+/// `unauthenticated` always carry the same sentence, so stores can keep the code
+/// alone and read the reason back whole.
+pub fn standard_reason(code: &str) -> Option<&'static Reason> {
+    match code {
+        "allow" => Some(&ALLOW),
+        "unauthenticated" => Some(&UNAUTHENTICATED),
+        _ => None,
+    }
+}
+
 /// The three reasons one condition can give, written when the rule is compiled.
 #[derive(Debug, Clone, PartialEq)]
 struct ConditionReasons {

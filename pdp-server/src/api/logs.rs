@@ -72,6 +72,15 @@ pub async fn query(
     if export && q.limit.is_none() {
         q.limit = Some(MAX_LIMIT);
     }
+    // Records are acknowledged once journaled and stored just after: wait (briefly)
+    // until every decision answered before this query is in the store.
+    if !state
+        .log
+        .sync_index(std::time::Duration::from_secs(5))
+        .await
+    {
+        tracing::warn!("access log query answered while the store is behind the journal");
+    }
     let records = super::blocking(state, move |store| store.query_access(&q)).await?;
     if !export {
         return Ok(json(StatusCode::OK, &Records { records }));

@@ -307,6 +307,14 @@ mod codec {
         (sql, args)
     }
 
+    /// Reasons in their stored form ([`pep_client::record::StoredReasons`]).
+    pub(super) fn reasons_json(
+        reasons: &[policy_core::decision::Reason],
+    ) -> Result<String, StoreError> {
+        pep_client::record::StoredReasons::to_json(reasons)
+            .map_err(|e| StoreError::Backend(format!("encoding reasons: {e}")))
+    }
+
     pub(super) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> {
         serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("cannot encode: {e}")))
     }

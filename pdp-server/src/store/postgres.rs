@@ -25,6 +25,7 @@ use super::{Store, StoreError};
 use crate::model::{
     AccessRecord, Device, EnrollOutcome, Group, LogQuery, NewEnrollment, NewUser, User,
 };
+use pep_client::record::StoredReasons;
 
 /// Connections in the pool.
 const POOL: usize = 4;
@@ -267,7 +268,7 @@ impl PostgresStore {
             devices.push(no_nul_opt(&r.device));
             decisions.push(codec::effect_str(r.decision));
             // serde_json writes NUL as the escape \u0000, which jsonb refuses.
-            reasons.push(codec::to_json(&r.reasons)?.replace("\\u0000", "\u{FFFD}"));
+            reasons.push(codec::reasons_json(&r.reasons)?.replace("\\u0000", "\u{FFFD}"));
             methods.push(no_nul_opt(&r.auth_method));
             ips.push(no_nul_opt(&r.source_ip));
             countries.push(no_nul_opt(&r.country));
@@ -434,7 +435,7 @@ fn access_from_row(row: &Row) -> Result<AccessRecord, StoreError> {
         user: col(row, 4)?,
         device: col(row, 5)?,
         decision: codec::parse_effect(col(row, 6)?)?,
-        reasons: codec::from_json("access_log.reasons", col(row, 7)?)?,
+        reasons: codec::from_json::<StoredReasons>("access_log.reasons", col(row, 7)?)?.0,
         auth_method: col(row, 8)?,
         source_ip: col(row, 9)?,
         country: col(row, 10)?,

@@ -27,6 +27,7 @@ use super::{Store, StoreError};
 use crate::model::{
     AccessRecord, Device, EnrollOutcome, Group, LogQuery, NewEnrollment, NewUser, User,
 };
+use pep_client::record::StoredReasons;
 
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -317,7 +318,8 @@ fn access_from_row(row: &Row<'_>) -> Result<AccessRecord, StoreError> {
         user: col(row, 4)?,
         device: col(row, 5)?,
         decision: codec::parse_effect(&col::<String>(row, 6)?)?,
-        reasons: codec::from_json("access_log.reasons", &col::<String>(row, 7)?)?,
+        reasons: codec::from_json::<StoredReasons>("access_log.reasons", &col::<String>(row, 7)?)?
+            .0,
         auth_method: col(row, 8)?,
         source_ip: col(row, 9)?,
         country: col(row, 10)?,
@@ -817,7 +819,12 @@ impl SqliteStore {
         // Encode before taking the lock, so the writer is held only for SQLite work.
         let encoded = records
             .iter()
-            .map(|r| Ok((codec::to_json(&r.reasons)?, codec::to_json(&r.anomalies)?)))
+            .map(|r| {
+                Ok((
+                    codec::reasons_json(&r.reasons)?,
+                    codec::to_json(&r.anomalies)?,
+                ))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.write(|tx| {
             let sql = format!(

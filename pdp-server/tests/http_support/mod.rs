@@ -182,6 +182,12 @@ pub async fn decide(addr: SocketAddr, body: serde_json::Value) -> Reply {
 
 /// Every access record in the store.
 pub async fn all_records(server: &RunningServer) -> Vec<pdp_server::model::AccessRecord> {
+    // Acknowledged records reach the store just after their journal sync.
+    server
+        .state()
+        .log
+        .sync_index(std::time::Duration::from_secs(5))
+        .await;
     let store = server.store();
     tokio::task::spawn_blocking(move || {
         store.query_access(&pdp_server::model::LogQuery {

@@ -8,10 +8,12 @@ shared=../shared
 [ -d "$shared/golden" ] || { echo "../shared (spec and golden cases) must sit beside the clone"; exit 2; }
 
 # Real peers the tests talk to. A throwaway PostgreSQL cluster: the storage suite runs
-# against SQLite and PostgreSQL alike.
-# An SMTP server (aiosmtpd) captures alert mail; PySocks is a real SOCKS5 client for the
-# gateway tests; a country database (MMDB, from the npm
-# registry) backs source.country lookups.
+# against SQLite and PostgreSQL alike. An SMTP server (aiosmtpd) captures alert mail;
+# curl and PySocks are real SOCKS5 clients for the gateway tests; a country database
+# (MMDB, from the npm registry) backs source.country lookups.
+if ! command -v curl >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && apt-get install -y -qq curl
+fi
 python3 -m pip install --quiet --disable-pip-version-check aiosmtpd PySocks
 bash scripts/fetch_geoip.sh "$HOME/.cache/rzts/geoip" >/dev/null
 bash scripts/postgres.sh start >/dev/null

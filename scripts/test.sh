@@ -29,6 +29,8 @@ else
   cargo test --locked --no-fail-fast --lib --bins --tests
 fi
 cargo test --locked --doc
+# Every public item is documented and every doc link resolves.
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 
 cargo build --locked --bin rzts
 bin="${CARGO_TARGET_DIR:-target}/debug/rzts"

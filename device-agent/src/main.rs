@@ -34,7 +34,7 @@ enum Command {
     /// Enrol this device: generate its key pair and register it with the server
     /// using the code from `rzts device enroll`.
     Enroll {
-        /// The decision server's URL (https://rzts.example.co.jp).
+        /// The decision server's URL, e.g. `https://rzts.example.co.jp`.
         #[arg(long)]
         server: String,
         /// The one-time code.

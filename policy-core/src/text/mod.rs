@@ -1,7 +1,7 @@
 //! The canonical text form of a rule: what the lock file stores and what an
 //! administrator reads in a diff.
 //!
-//! [`print`] writes it (also reachable as `Rule`'s `Display`), [`parse`] reads it
+//! [`print`](mod@print) writes it (also reachable as `Rule`'s `Display`), [`parse`] reads it
 //! back; `parse(print(rule)) == rule` for every rule the type checker accepts.
 //!
 //! ```text

@@ -10,7 +10,7 @@
 //! deterministic and it never guesses: text it does not fully understand is refused
 //! with a [`TranslateError`] naming the phrase.
 //!
-//! With the `llm` feature, [`llm`] adds the Gemini and OpenAI-compatible translators.
+//! With the `llm` feature, `llm` adds the Gemini and OpenAI-compatible translators.
 //! A model's output is a proposal, never trusted: [`verify()`] runs the checks every
 //! translation passes (type check, source-span traceability; [`crate::lock::compile`]
 //! applies them to every translator) and, for model output, the stricter ones (no

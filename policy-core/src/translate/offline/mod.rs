@@ -1,8 +1,8 @@
 //! The offline Japanese translator: deterministic, no network, no model.
 //!
-//! Pipeline: [`normalize`] (NFKC, with a map back to the source) → [`lexer`]
+//! Pipeline: `normalize` (NFKC, with a map back to the source) → `lexer`
 //! (longest match against a Japanese lexicon, the ISO country table and ASCII
-//! words) → [`grammar`] (clauses per attribute, refusing any word it cannot account
+//! words) → `grammar` (clauses per attribute, refusing any word it cannot account
 //! for) → the type checker. It covers every attribute of the spec in the phrasings
 //! administrators use; anything else is refused with the phrase named, never guessed.
 

@@ -26,7 +26,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,32 +47,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "rzts-http-bench-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// CPU time of the whole process (all threads: server, load generator, SQLite).
@@ -266,7 +239,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let dir = TempDir::new();
+        let dir = tempfile::Builder::new().prefix("rzts-http-bench-").tempdir().unwrap();
         // ---- 1. decisions over HTTP vs hello world ----
         let hello = sh.spawn(hello_world()).await.unwrap();
         std::fs::write(dir.path().join("policies.toml"), POLICY).unwrap();

@@ -38,9 +38,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use pdp_server::config::ServerConfig;
@@ -72,32 +74,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
             .parse()
             .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
         Err(_) => default,
-    }
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "rzts-socks-bench-{what}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -189,7 +165,10 @@ fn server_config(dir: &Path) -> ServerConfig {
 
 impl Rzts {
     async fn start() -> Rzts {
-        let dir = TempDir::new("rzts");
+        let dir = tempfile::Builder::new()
+            .prefix("rzts-socks-bench-rzts-")
+            .tempdir()
+            .unwrap();
         std::fs::write(dir.path().join("policies.toml"), POLICY).unwrap();
         let server = Server::start(server_config(dir.path()))
             .await
@@ -296,7 +275,10 @@ fn free_port() -> u16 {
 impl Dante {
     fn start() -> Dante {
         let bin = dante_binary();
-        let dir = TempDir::new("dante");
+        let dir = tempfile::Builder::new()
+            .prefix("rzts-socks-bench-dante-")
+            .tempdir()
+            .unwrap();
         let port = free_port();
         let log = dir.path().join("sockd.log");
         // As root Dante wants the ids it switches to; otherwise it runs as is.

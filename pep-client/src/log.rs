@@ -172,103 +172,118 @@ pub async fn send_batch(pdp: &Pdp, records: &[AccessRecord]) -> Result<LogAck, P
     Ok(ack)
 }
 
+/// Records waiting to be sent, oldest first, and what became of the sent ones.
+struct Pending {
+    records: VecDeque<AccessRecord>,
+    report: ShutdownReport,
+    /// Records read back from the spool still unsent; the file goes when all are.
+    spooled_left: usize,
+}
+
+impl Pending {
+    /// Sends the oldest batch; on success drops it from the queue.
+    async fn send_oldest(
+        &mut self,
+        pdp: &Pdp,
+        max_batch: usize,
+        spool: Option<&std::path::Path>,
+    ) -> Result<(), PdpError> {
+        let n = self.records.len().min(max_batch);
+        send_batch(pdp, &self.records.make_contiguous()[..n]).await?;
+        self.records.drain(..n);
+        self.report.shipped += n as u64;
+        if self.spooled_left > 0 {
+            self.spooled_left = self.spooled_left.saturating_sub(n);
+            if let (0, Some(path)) = (self.spooled_left, spool) {
+                // Every record of the earlier run is on the server now.
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes everything still in the closed queue.
+    fn take_rest(&mut self, rx: &mut mpsc::Receiver<AccessRecord>) {
+        rx.close();
+        while let Ok(rec) = rx.try_recv() {
+            self.records.push_back(rec);
+        }
+    }
+}
+
 async fn ship(
     pdp: Pdp,
     options: LogOptions,
     mut rx: mpsc::Receiver<AccessRecord>,
     mut stop: oneshot::Receiver<()>,
-    mut pending: VecDeque<AccessRecord>,
+    records: VecDeque<AccessRecord>,
 ) -> ShutdownReport {
     let max_batch = options.max_batch.max(1);
-    let mut report = ShutdownReport::default();
+    let spool = options.spool.as_deref();
+    let mut pending = Pending {
+        spooled_left: records.len(),
+        records,
+        report: ShutdownReport::default(),
+    };
     let mut backoff = Duration::from_millis(100);
     let mut stopping = false;
-    // Records read back from the spool still unsent; the file goes when all are.
-    let mut spooled_left = pending.len();
-    loop {
+    while !stopping {
         // Fill the batch: wait for a first record, then up to flush_interval more.
-        if pending.is_empty() && !stopping {
+        if pending.records.is_empty() {
             tokio::select! {
                 r = rx.recv() => match r {
-                    Some(rec) => pending.push_back(rec),
+                    Some(rec) => pending.records.push_back(rec),
                     None => stopping = true,
                 },
                 _ = &mut stop => stopping = true,
             }
-            if !stopping {
-                let deadline = tokio::time::sleep(options.flush_interval);
-                tokio::pin!(deadline);
-                while pending.len() < max_batch {
-                    tokio::select! {
-                        r = rx.recv() => match r {
-                            Some(rec) => pending.push_back(rec),
-                            None => break,
-                        },
-                        _ = &mut deadline => break,
-                        _ = &mut stop => { stopping = true; break; }
-                    }
+            let deadline = tokio::time::sleep(options.flush_interval);
+            tokio::pin!(deadline);
+            while !stopping && pending.records.len() < max_batch {
+                tokio::select! {
+                    r = rx.recv() => match r {
+                        Some(rec) => pending.records.push_back(rec),
+                        None => break,
+                    },
+                    _ = &mut deadline => break,
+                    _ = &mut stop => stopping = true,
                 }
             }
-        }
-        if stopping {
-            rx.close();
-            while let Ok(rec) = rx.try_recv() {
-                pending.push_back(rec);
+            if stopping {
+                break;
             }
-            break;
         }
-        let n = pending.len().min(max_batch);
-        let batch: Vec<AccessRecord> = pending.iter().take(n).cloned().collect();
-        match send_batch(&pdp, &batch).await {
-            Ok(_) => {
-                pending.drain(..n);
-                report.shipped += n as u64;
-                backoff = Duration::from_millis(100);
-                if spooled_left > 0 {
-                    spooled_left = spooled_left.saturating_sub(n);
-                    if let (0, Some(path)) = (spooled_left, &options.spool) {
-                        // Every record of the earlier run is on the server now.
-                        let _ = std::fs::remove_file(path);
-                    }
-                }
-            }
+        match pending.send_oldest(&pdp, max_batch, spool).await {
+            Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => {
-                tracing::warn!(error = %e, waiting = pending.len(), "access log batch not stored; retrying");
+                tracing::warn!(error = %e, waiting = pending.records.len(), "access log batch not stored; retrying");
                 // Keep receiving while waiting so the queue does not fill needlessly.
                 let deadline = tokio::time::sleep(backoff);
                 tokio::pin!(deadline);
-                loop {
+                while !stopping {
                     tokio::select! {
                         _ = &mut deadline => break,
-                        _ = &mut stop => { stopping = true; break; }
-                        r = rx.recv(), if pending.len() < options.queue_capacity => match r {
-                            Some(rec) => pending.push_back(rec),
-                            None => { stopping = true; break; }
+                        _ = &mut stop => stopping = true,
+                        r = rx.recv(), if pending.records.len() < options.queue_capacity => match r {
+                            Some(rec) => pending.records.push_back(rec),
+                            None => stopping = true,
                         },
                     }
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
-                if stopping {
-                    rx.close();
-                    while let Ok(rec) = rx.try_recv() {
-                        pending.push_back(rec);
-                    }
-                    break;
-                }
             }
         }
     }
+    pending.take_rest(&mut rx);
     // Shutdown: send the rest until the deadline, then spool.
     let deadline = tokio::time::Instant::now() + options.shutdown_deadline;
-    while !pending.is_empty() && tokio::time::Instant::now() < deadline {
-        let n = pending.len().min(max_batch);
-        let batch: Vec<AccessRecord> = pending.iter().take(n).cloned().collect();
+    while !pending.records.is_empty() {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, send_batch(&pdp, &batch)).await {
-            Ok(Ok(_)) => {
-                pending.drain(..n);
-                report.shipped += n as u64;
-            }
+        if left.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(left, pending.send_oldest(&pdp, max_batch, spool)).await {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "access log batch not stored during shutdown");
                 tokio::time::sleep(Duration::from_millis(200).min(left)).await;
@@ -276,21 +291,24 @@ async fn ship(
             Err(_) => break,
         }
     }
-    if !pending.is_empty() {
-        match &options.spool {
-            Some(path) => match write_spool(path, &pending) {
-                Ok(()) => report.spooled = pending.len(),
-                Err(e) => tracing::error!(error = %e, lost = pending.len(), "access records lost"),
-            },
-            None => {
-                tracing::error!(
-                    lost = pending.len(),
-                    "access records lost: server unreachable and no spool file configured"
-                )
-            }
+    let Pending {
+        records,
+        mut report,
+        ..
+    } = pending;
+    match (records.is_empty(), spool) {
+        (true, Some(path)) => {
+            let _ = std::fs::remove_file(path);
         }
-    } else if let Some(path) = &options.spool {
-        let _ = std::fs::remove_file(path);
+        (true, None) => {}
+        (false, Some(path)) => match write_spool(path, &records) {
+            Ok(()) => report.spooled = records.len(),
+            Err(e) => tracing::error!(error = %e, lost = records.len(), "access records lost"),
+        },
+        (false, None) => tracing::error!(
+            lost = records.len(),
+            "access records lost: server unreachable and no spool file configured"
+        ),
     }
     report
 }

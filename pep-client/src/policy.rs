@@ -87,22 +87,35 @@ impl PolicyClient {
             .await;
     }
 
-    /// Decides `req` for `app`. Without rules, or for an app the rules do not
-    /// name, the answer is a denial that says so.
+    /// Decides `req` for `app` with the rules in force (see
+    /// [`PolicySnapshot::decide`]); without rules, a denial `pep.no_policy`.
     pub fn decide(&self, app: &str, req: &Request, authn: Authentication) -> Decision {
-        let Some(snapshot) = self.snapshot() else {
-            return denial(
-                "pep.no_policy",
-                "ポリシーをまだ受信していないため拒否".to_string(),
-            );
-        };
-        snapshot.rules.decide(app, req, authn).unwrap_or_else(|| {
+        match self.snapshot() {
+            Some(snapshot) => snapshot.decide(app, req, authn),
+            None => no_policy(),
+        }
+    }
+}
+
+impl PolicySnapshot {
+    /// Decides `req` for `app`; for an app these rules do not name, a denial
+    /// `pep.unknown_app` that says so.
+    pub fn decide(&self, app: &str, req: &Request, authn: Authentication) -> Decision {
+        self.rules.decide(app, req, authn).unwrap_or_else(|| {
             denial(
                 "pep.unknown_app",
                 format!("ポリシーに「{app}」の条件がないため拒否"),
             )
         })
     }
+}
+
+/// The denial of an enforcement point that has no rules yet.
+pub fn no_policy() -> Decision {
+    denial(
+        "pep.no_policy",
+        "ポリシーをまだ受信していないため拒否".to_string(),
+    )
 }
 
 /// A denial with one reason.

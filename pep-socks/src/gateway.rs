@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use policy_core::decision::Decision;
+use pep_client::policy::no_policy;
+use policy_core::context::Request;
+use policy_core::decision::{Authentication, Decision};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -41,13 +43,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The app whose rules govern the gateway now.
-    pub(crate) fn app(&self) -> Result<String, Decision> {
-        let snapshot = self.clients.policy.snapshot();
-        crate::session::gateway_app(
-            self.config.app.as_deref(),
-            snapshot.as_ref().map(|s| &s.rules),
-        )
+    /// Decides `req` with the rules in force, for the gateway's app (which it
+    /// writes into `req.destination.app`). App and rules come from one snapshot,
+    /// so a bundle update between the two cannot mix versions.
+    pub(crate) fn decide(&self, req: &mut Request) -> Decision {
+        let Some(snapshot) = self.clients.policy.snapshot() else {
+            return no_policy();
+        };
+        match crate::session::gateway_app(self.config.app.as_deref(), &snapshot.rules) {
+            Ok(app) => {
+                req.destination.app = Some(app.to_string());
+                snapshot.decide(app, req, Authentication::Authenticated)
+            }
+            Err(denial) => denial,
+        }
     }
 }
 

@@ -14,8 +14,10 @@ use pep_client::login::Subject;
 use pep_client::policy::denial;
 use pep_client::record::{new_decision_id, AccessRecord};
 use pep_client::subject::LoginError;
-use policy_core::decision::{Authentication, Decision, Effect, Reason};
+use policy_core::decision::{Decision, Effect};
+use policy_core::lock::CompiledPolicy;
 use policy_core::policy::Mode;
+use policy_core::value::Domain;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -162,26 +164,18 @@ async fn connect(
     };
 
     let mut req = subject.request();
-    let app = shared.app();
-    req.destination.app = app.clone().ok();
     req.destination.port = Some(port);
     req.destination.ip = resolved.map(|a| a.ip());
-    if req.source.ip.is_none() {
-        req.source.ip = Some(peer.ip());
-    }
+    req.source.ip.get_or_insert(peer.ip());
     req.time = Some(Utc::now().fixed_offset());
-    let mut decision = match (&app, &domain) {
-        (Err(d), _) => d.clone(),
-        (Ok(_), Some(name)) if name.parse::<policy_core::value::Domain>().is_err() => denial(
+    let mut decision = match domain.map(|d| d.parse::<Domain>().map_err(|_| d)) {
+        Some(Err(name)) => denial(
             "socks.invalid_domain",
             format!("宛先「{name}」はドメイン名として正しくないため拒否"),
         ),
-        (Ok(app), _) => {
-            req.destination.domain = domain.as_deref().and_then(|d| d.parse().ok());
-            shared
-                .clients
-                .policy
-                .decide(app, &req, Authentication::Authenticated)
+        parsed => {
+            req.destination.domain = parsed.and_then(Result::ok);
+            shared.decide(&mut req)
         }
     };
     // The per-user limit is checked only for what the policy allows.
@@ -201,22 +195,7 @@ async fn connect(
         },
         Effect::Deny => None,
     };
-    let device = subject.device.id.clone();
-    let subject_for_log = Subject {
-        device: policy_core::context::Device {
-            id: device,
-            ..Default::default()
-        },
-        ..subject
-    };
-    if let Err(e) = record(
-        &shared,
-        &subject_for_log,
-        &user,
-        peer,
-        &target_name,
-        &decision,
-    ) {
+    if let Err(e) = record(&shared, &subject, &user, peer, &target_name, &decision) {
         // No access without its record.
         tracing::error!(error = %e, "access refused: the access log cannot take it");
         let _ = proto.reply_error(&ReplyError::GeneralFailure).await;
@@ -303,37 +282,27 @@ fn record(
 
 /// The app governing the gateway in `rules`: the configured one, else the only
 /// app with `mode = "socks"`.
-pub(crate) fn gateway_app(
-    configured: Option<&str>,
-    rules: Option<&policy_core::lock::CompiledPolicy>,
-) -> Result<String, Decision> {
+pub(crate) fn gateway_app<'a>(
+    configured: Option<&'a str>,
+    rules: &'a CompiledPolicy,
+) -> Result<&'a str, Decision> {
     if let Some(app) = configured {
-        return Ok(app.to_string());
+        return Ok(app);
     }
-    let Some(rules) = rules else {
-        return Err(denial(
-            "pep.no_policy",
-            "ポリシーをまだ受信していないため拒否".to_string(),
-        ));
-    };
-    let socks: Vec<&String> = rules
+    let mut socks = rules
         .apps
         .iter()
         .filter(|(_, (mode, _))| *mode == Mode::Socks)
-        .map(|(name, _)| name)
-        .collect();
-    match socks.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(denial(
+        .map(|(name, _)| name.as_str());
+    match (socks.next(), socks.next()) {
+        (Some(one), None) => Ok(one),
+        (None, _) => Err(denial(
             "socks.no_app",
             "ポリシーに mode = \"socks\" のアプリがないため拒否".to_string(),
         )),
-        _ => Err(Decision {
-            effect: Effect::Deny,
-            reasons: vec![Reason::new(
-                "socks.ambiguous_app",
-                "mode = \"socks\" のアプリが複数あり、どれを使うか設定されていないため拒否",
-            )],
-        }),
+        (Some(_), Some(_)) => Err(denial(
+            "socks.ambiguous_app",
+            "mode = \"socks\" のアプリが複数あり、どれを使うか設定されていないため拒否".to_string(),
+        )),
     }
 }

@@ -3,9 +3,10 @@
 //! log ingest.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
+
 use std::time::Duration;
+use tempfile::TempDir;
 
 use pdp_server::config::ServerConfig;
 use pdp_server::model::{LogQuery, NewUser};
@@ -25,28 +26,6 @@ timezone = "Asia/Tokyo"
 mode = "socks"
 deny = "アクセス先のドメイン名が deepseek.com であること"
 "#;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "rzts-socks-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A decision server, the gateway mounted as in `rzts serve`, and a user with a
 /// proxy token.
@@ -81,9 +60,12 @@ fn socks_config() -> SocksConfig {
 
 impl Env {
     async fn start(policy: &str, socks: SocksConfig) -> Env {
-        let dir = TempDir::new();
-        std::fs::write(dir.0.join("policies.toml"), policy).unwrap();
-        let server = Server::start(server_config(&dir.0))
+        let dir = tempfile::Builder::new()
+            .prefix("rzts-socks-")
+            .tempdir()
+            .unwrap();
+        std::fs::write(dir.path().join("policies.toml"), policy).unwrap();
+        let server = Server::start(server_config(dir.path()))
             .await
             .expect("server starts");
         let store = server.store();
@@ -104,7 +86,7 @@ impl Env {
             pep_token: server.pep_token().to_string(),
             bundle_key: server.bundle_public_key(),
             login_cache: Duration::from_secs(socks.login_cache_secs),
-            log_spool: Some(dir.0.join("spool.jsonl")),
+            log_spool: Some(dir.path().join("spool.jsonl")),
         })
         .unwrap();
         let version = server.state().policy.current().version;
@@ -602,7 +584,7 @@ async fn policy_changes_apply_without_restart() {
     // The administrator blocks the web server's port; the server recompiles and
     // signs a new bundle, the gateway's long poll picks it up.
     std::fs::write(
-        env.dir.0.join("policies.toml"),
+        env.dir.path().join("policies.toml"),
         POLICY.replace(
             "アクセス先のドメイン名が deepseek.com であること",
             &format!("アクセス先のポート番号が{}であること", web.port()),
@@ -669,7 +651,7 @@ async fn no_record_is_lost_on_shutdown_or_outage() {
 
     // An outage: the server is unreachable, so shutdown spools the records;
     // the next start sends them first.
-    let spool = dir.0.join("outage.jsonl");
+    let spool = dir.path().join("outage.jsonl");
     let dead = Pdp::new("http://127.0.0.1:9", "x".repeat(20).as_str()).unwrap();
     let (log, shipper) = LogClient::start(
         dead,

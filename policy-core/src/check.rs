@@ -36,7 +36,9 @@ use std::fmt;
 use ipnet::IpNet;
 
 use crate::ast::{CmpOp, Condition, Literal, Rule};
+use crate::context::normalize_email;
 use crate::schema::{AttrType, Attribute};
+use crate::text::print::{parenthesised, NOT_OPERAND};
 use crate::value::{Domain, Point};
 
 /// The deepest nesting of parentheses and `not` that a rule may have, counted as in
@@ -124,7 +126,7 @@ pub fn check_rule(r: &Rule) -> Result<(), Vec<TypeError>> {
 }
 
 /// `nesting` is the number of parentheses and `not`s around `r` in its canonical
-/// text (the printer's rules are mirrored in [`paren`]).
+/// text (the printer's own rule, [`parenthesised`], decides the parentheses).
 fn walk(r: &Rule, path: &mut Vec<String>, nesting: usize, errors: &mut Vec<TypeError>) {
     let here = |path: &Vec<String>| path.join(".");
     if nesting > MAX_NESTING {
@@ -166,8 +168,7 @@ fn walk(r: &Rule, path: &mut Vec<String>, nesting: usize, errors: &mut Vec<TypeE
         Rule::Not(inner) => {
             path.push("not".into());
             // `not` itself, plus parentheses unless the operand is an atom or a `not`.
-            let extra = 1 + usize::from(!matches!(**inner, Rule::Atom(_) | Rule::Not(_)));
-            walk(inner, path, nesting + extra, errors);
+            walk(inner, path, nesting + 1 + paren(inner, NOT_OPERAND), errors);
             path.pop();
         }
         Rule::Implies(a, b) => {
@@ -180,16 +181,10 @@ fn walk(r: &Rule, path: &mut Vec<String>, nesting: usize, errors: &mut Vec<TypeE
     }
 }
 
-/// 1 when the printer puts `child` in parentheses as an operand of an operator of
-/// binding level `parent` (`->` 0, `or` 1, `and` 2), as `text::print` does.
+/// 1 when the printer puts `child` in parentheses as an operand at binding level
+/// `parent` (`->` 0, `or` 1, `and` 2, `not` [`NOT_OPERAND`]).
 fn paren(child: &Rule, parent: u8) -> usize {
-    let level = match child {
-        Rule::Implies(..) => 0,
-        Rule::Or(_) => 1,
-        Rule::And(_) => 2,
-        Rule::Not(_) | Rule::Atom(_) => 3,
-    };
-    usize::from(level <= parent)
+    usize::from(parenthesised(child, parent))
 }
 
 /// The operator of a condition, as the parser sees it before it has the literals.
@@ -312,13 +307,14 @@ pub(crate) fn check_literal(attr: Attribute, lit: &Literal) -> Result<(), String
         | (T::Ip, Literal::Ip(_))
         | (T::Country, Literal::Country(_)) => Ok(()),
         (T::Email, Literal::Str(s)) => {
-            let lower = s.to_lowercase();
-            if *s == lower {
+            // The form requests are normalised to, or the literal could never match.
+            let canonical = normalize_email(s);
+            if *s == canonical {
                 Ok(())
             } else {
                 Err(format!(
-                    "e-mail addresses are compared case-insensitively, so the literal must be \
-                     in lower case: {lower:?}"
+                    "e-mail addresses are compared in lower case with the domain in ASCII \
+                     (punycode), so the literal must be written {canonical:?}"
                 ))
             }
         }
@@ -388,7 +384,12 @@ pub(crate) fn enum_value(attr: Attribute, name: &str) -> Result<&'static str, St
 
 /// At most 40 characters of `s` (with `…` when cut), to quote input in messages.
 pub(crate) fn short(s: &str) -> String {
-    match s.char_indices().nth(40) {
+    clip(s, 40)
+}
+
+/// At most `max` characters of `s`, with `…` when cut.
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
     }
@@ -665,6 +666,11 @@ mod tests {
             Literal::Str("Tanaka@Example.com".into())
         ))
         .contains("\"tanaka@example.com\""));
+        assert!(err(Condition::Eq(
+            A::UserEmail,
+            Literal::Str("a@日本.jp".into())
+        ))
+        .contains("\"a@xn--wgv71a.jp\""));
         assert!(check_condition(&Condition::In(
             A::UserEmail,
             vec![Literal::Str("a@b.c".into()), Literal::Str("B@b.c".into())]

@@ -610,6 +610,24 @@ mod tests {
     }
 
     #[test]
+    fn normalising_an_email_twice_changes_nothing() {
+        // Rule literals are checked to be in this form, so it must be a fixed point.
+        for s in [
+            " A@日本.JP\u{3000}",
+            "a@ß.de",
+            "a@Ａ。jp",
+            "a@\u{feff}",
+            "a@b\u{3000}c",
+            "a@xn--zz",
+            "no-at-sign",
+            "",
+        ] {
+            let once = normalize_email(s);
+            assert_eq!(normalize_email(&once), once, "{s:?}");
+        }
+    }
+
+    #[test]
     fn json_round_trips() {
         let j = r#"{"user":{"id":"tanaka","email":"t@example.co.jp","groups":["経理部"]},"device":{"os":{"family":"windows","version":"10.0.22631"},"apps":["winny"]},"source":{"ip":"203.0.113.7","country":"JP"},"time":"2026-11-24T10:15:00+09:00"}"#;
         let r = Request::from_json(j).unwrap();

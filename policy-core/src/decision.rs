@@ -274,14 +274,9 @@ impl AppRules {
         }
     }
 
-    /// Decides one request.
-    pub fn decide(&self, req: &crate::context::Request, authn: Authentication, tz: Tz) -> Decision {
-        if authn == Authentication::Anonymous {
-            return Decision {
-                effect: Effect::Deny,
-                reasons: vec![UNAUTHENTICATED.clone()],
-            };
-        }
+    /// The values of the require and deny rules on `req`, an empty slot counting as
+    /// what it means (require: TRUE; deny: FALSE). Allow needs `(TRUE, FALSE)`.
+    pub(crate) fn slot_values(&self, req: &crate::context::Request, tz: Tz) -> (Truth, Truth) {
         let require = self
             .require
             .as_ref()
@@ -290,6 +285,18 @@ impl AppRules {
             .deny
             .as_ref()
             .map_or(Truth::False, |r| eval_rule(&r.rule, req, tz));
+        (require, deny)
+    }
+
+    /// Decides one request.
+    pub fn decide(&self, req: &crate::context::Request, authn: Authentication, tz: Tz) -> Decision {
+        if authn == Authentication::Anonymous {
+            return Decision {
+                effect: Effect::Deny,
+                reasons: vec![UNAUTHENTICATED.clone()],
+            };
+        }
+        let (require, deny) = self.slot_values(req, tz);
         if require == Truth::True && deny == Truth::False {
             return Decision {
                 effect: Effect::Allow,

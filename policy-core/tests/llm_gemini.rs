@@ -12,7 +12,7 @@ use policy_core::decision::Slot;
 use policy_core::translate::llm::{wire, GeminiTranslator, LlmConfig, LlmError};
 use policy_core::translate::{OfflineTranslator, TranslateError, Translator};
 use serde_json::json;
-use support::{text, texts, Reply, Server};
+use support::{failed, text, texts, Reply, Server};
 
 fn cfg(base: &str) -> LlmConfig {
     let mut c = LlmConfig::new(base, Some("test-key-123"), "gemini-2.5-flash");
@@ -26,22 +26,6 @@ fn cfg(base: &str) -> LlmConfig {
 
 fn translator(server: &Server) -> GeminiTranslator {
     GeminiTranslator::new(cfg(&server.base)).expect("translator")
-}
-
-fn slot(s: &str) -> Slot {
-    if s == "deny" {
-        Slot::Deny
-    } else {
-        Slot::Require
-    }
-}
-
-fn failed(r: Result<policy_core::translate::Translation, TranslateError>) -> String {
-    match r {
-        Err(TranslateError::Failed(m)) => m,
-        Ok(t) => panic!("expected a failure, got {}", t.rule),
-        Err(e) => panic!("expected Failed, got {e:?}"),
-    }
 }
 
 #[test]
@@ -82,8 +66,8 @@ fn golden_answers_translate_and_refusals_are_refusals() {
     let server = Server::golden();
     let t = translator(&server);
     let refusals = ["G30", "G31", "G32", "X02"];
-    for (id, s, txt) in texts() {
-        let r = t.translate(&txt, slot(&s));
+    for (id, slot, txt) in texts() {
+        let r = t.translate(&txt, slot);
         if refusals.contains(&id.as_str()) {
             match r {
                 Err(TranslateError::Refused { reason, phrase, .. }) => {
@@ -100,7 +84,7 @@ fn golden_answers_translate_and_refusals_are_refusals() {
             let c = tr.cited(i).expect("cited");
             assert!(!c.is_empty() && txt.contains(c), "{id}");
         }
-        if let Ok(off) = OfflineTranslator::new().translate(&txt, slot(&s)) {
+        if let Ok(off) = OfflineTranslator::new().translate(&txt, slot) {
             let same = policy_core::analysis::find_separating(
                 &tr.rule,
                 &off.rule,

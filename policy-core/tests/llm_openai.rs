@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use policy_core::decision::Slot;
 use policy_core::translate::llm::{wire, LlmConfig, OpenAiTranslator};
-use policy_core::translate::{TranslateError, Translation, Translator};
+use policy_core::translate::{TranslateError, Translator};
 use serde_json::json;
-use support::{text, texts, Reply, Server};
+use support::{failed, text, texts, Reply, Server};
 
 fn cfg(base: &str, key: Option<&str>) -> LlmConfig {
     let mut c = LlmConfig::new(base, key, "gpt-4o-mini");
@@ -23,14 +23,6 @@ fn cfg(base: &str, key: Option<&str>) -> LlmConfig {
 
 fn translator(server: &Server) -> OpenAiTranslator {
     OpenAiTranslator::new(cfg(&server.base, Some("sk-test"))).expect("translator")
-}
-
-fn failed(r: Result<Translation, TranslateError>) -> String {
-    match r {
-        Err(TranslateError::Failed(m)) => m,
-        Ok(t) => panic!("expected a failure, got {}", t.rule),
-        Err(e) => panic!("expected Failed, got {e:?}"),
-    }
 }
 
 #[test]
@@ -67,12 +59,7 @@ fn a_local_server_needs_no_key() {
 fn golden_answers_translate_and_refusals_are_refusals() {
     let server = Server::golden();
     let t = translator(&server);
-    for (id, s, txt) in texts() {
-        let slot = if s == "deny" {
-            Slot::Deny
-        } else {
-            Slot::Require
-        };
+    for (id, slot, txt) in texts() {
         let r = t.translate(&txt, slot);
         if ["G30", "G31", "G32", "X02"].contains(&id.as_str()) {
             assert!(

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use policy_core::ast::{CmpOp, Condition, DomainMatch, Literal, Rule};
 use policy_core::check::check_rule;
+use policy_core::context::normalize_email;
 use policy_core::country::COUNTRIES;
 use policy_core::schema::{AttrType, Attribute};
 use policy_core::text::{parse_rule, print_rule};
@@ -84,7 +85,9 @@ fn net() -> BoxedStrategy<IpNet> {
 fn literal_for(attr: Attribute) -> BoxedStrategy<Literal> {
     match attr.ty() {
         AttrType::String => text().prop_map(Literal::Str).boxed(),
-        AttrType::Email => text().prop_map(|s| Literal::Str(s.to_lowercase())).boxed(),
+        AttrType::Email => text()
+            .prop_map(|s| Literal::Str(normalize_email(&s)))
+            .boxed(),
         AttrType::Bool => any::<bool>().prop_map(Literal::Bool).boxed(),
         AttrType::Enum(names) => select(names).prop_map(Literal::Enum).boxed(),
         AttrType::Version => version().prop_map(Literal::Version).boxed(),

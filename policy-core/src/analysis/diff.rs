@@ -46,15 +46,7 @@ pub struct SearchReport {
 /// The effect of `rules` on `req` (authenticated), and whether every request that
 /// knows more than `req` is certain to get the same effect.
 fn effect(rules: &AppRules, req: &Request, tz: Tz) -> (Effect, bool) {
-    let require = rules
-        .require
-        .as_ref()
-        .map_or(Truth::True, |r| eval_rule(r.rule(), req, tz));
-    let deny = rules
-        .deny
-        .as_ref()
-        .map_or(Truth::False, |r| eval_rule(r.rule(), req, tz));
-    match (require, deny) {
+    match rules.slot_values(req, tz) {
         (Truth::True, Truth::False) => (Effect::Allow, true),
         // Definite values stay definite as more becomes known.
         (Truth::False, _) | (_, Truth::True) => (Effect::Deny, true),

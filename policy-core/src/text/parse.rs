@@ -44,6 +44,7 @@ use nom::IResult;
 
 use crate::ast::{CmpOp, Condition, DomainMatch, Literal, Rule};
 use crate::check::{self, Op, MAX_NESTING};
+use crate::context::normalize_email;
 use crate::schema::{AttrType, Attribute};
 use crate::value::{CountryCode, Domain, Point, TimeOfDay, Version, WeekdaySet, WEEKDAY_NAMES};
 
@@ -601,7 +602,7 @@ fn literal(attr: Attribute, op: Op, s: &str) -> PResult<'_, Literal> {
         let (rest, text) = string(s)?;
         let lit = match ty {
             T::String => Literal::Str(text),
-            T::Email if check::wants_lower_case(attr, op) => Literal::Str(text.to_lowercase()),
+            T::Email if check::wants_lower_case(attr, op) => Literal::Str(normalize_email(&text)),
             T::Email => Literal::Str(text),
             T::Enum(_) => Literal::Enum(check::enum_value(attr, &text).map_err(|m| fail(s, m))?),
             T::Version => Literal::Version(value(s, Version::from_str(&text))?),
@@ -765,6 +766,11 @@ mod tests {
         assert_eq!(
             c(r#"user.email == "Tanaka@Example.CO.JP""#),
             Condition::Eq(A::UserEmail, Literal::Str("tanaka@example.co.jp".into()))
+        );
+        // Written as requests store addresses, or it could never match one.
+        assert_eq!(
+            c(r#"user.email == "A@日本.JP""#),
+            Condition::Eq(A::UserEmail, Literal::Str("a@xn--wgv71a.jp".into()))
         );
         assert_eq!(
             c("auth.mfa == false"),

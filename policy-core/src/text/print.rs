@@ -49,9 +49,19 @@ fn level(rule: &Rule) -> u8 {
     }
 }
 
+/// The operand level of `not`: every binary operator binds looser, so it gets
+/// parentheses; an atom or another `not` does not.
+pub(crate) const NOT_OPERAND: u8 = 2;
+
+/// Whether `child` is written in parentheses as an operand at `parent_level` (`->` 0,
+/// `or` 1, `and` 2, `not` [`NOT_OPERAND`]). Equal levels are parenthesised too:
+/// `a and (b and c)` must not read back flat.
+pub(crate) fn parenthesised(child: &Rule, parent_level: u8) -> bool {
+    level(child) <= parent_level
+}
+
 fn write_child(f: &mut fmt::Formatter<'_>, child: &Rule, parent_level: u8) -> fmt::Result {
-    // Equal levels are parenthesised too: `a and (b and c)` must not read back flat.
-    if level(child) <= parent_level {
+    if parenthesised(child, parent_level) {
         f.write_char('(')?;
         write_rule(f, child)?;
         f.write_char(')')
@@ -79,14 +89,7 @@ fn write_rule(f: &mut fmt::Formatter<'_>, rule: &Rule) -> fmt::Result {
         }
         Rule::Not(inner) => {
             f.write_str("not ")?;
-            match **inner {
-                Rule::Atom(_) | Rule::Not(_) => write_rule(f, inner),
-                _ => {
-                    f.write_char('(')?;
-                    write_rule(f, inner)?;
-                    f.write_char(')')
-                }
-            }
+            write_child(f, inner, NOT_OPERAND)
         }
         Rule::Implies(a, b) => {
             write_child(f, a, 0)?;
@@ -160,13 +163,15 @@ fn write_condition(f: &mut fmt::Formatter<'_>, c: &Condition) -> fmt::Result {
     }
 }
 
-/// Writes a string as a JSON string literal (the parser reads the same escapes).
-fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+/// A string as the canonical text writes it: a JSON string literal (the parser reads
+/// the same escapes).
+pub(crate) fn quoted(s: &str) -> String {
     // serde_json's escaping is exact and total; it cannot fail for a &str.
-    match serde_json::to_string(s) {
-        Ok(q) => f.write_str(&q),
-        Err(_) => Err(fmt::Error),
-    }
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    f.write_str(&quoted(s))
 }
 
 /// Writes a number so that it reads back to the same `f64`, and always with a decimal

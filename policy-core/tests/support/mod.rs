@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use policy_core::decision::Slot;
+use policy_core::translate::{TranslateError, Translation};
 use serde_json::Value;
 
 /// One request the server received.
@@ -269,7 +271,7 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// `(id, slot, text)` of every recorded text.
-pub fn texts() -> Vec<(String, String, String)> {
+pub fn texts() -> Vec<(String, Slot, String)> {
     let v: Value = serde_json::from_str(&fixture("texts.json")).expect("texts.json");
     v.as_array()
         .expect("array")
@@ -277,11 +279,20 @@ pub fn texts() -> Vec<(String, String, String)> {
         .map(|e| {
             (
                 e["id"].as_str().unwrap_or_default().to_string(),
-                e["slot"].as_str().unwrap_or_default().to_string(),
+                serde_json::from_value(e["slot"].clone()).expect("slot"),
                 e["text"].as_str().unwrap_or_default().to_string(),
             )
         })
         .collect()
+}
+
+/// The message of a translation that must fail with [`TranslateError::Failed`].
+pub fn failed(r: Result<Translation, TranslateError>) -> String {
+    match r {
+        Err(TranslateError::Failed(m)) => m,
+        Ok(t) => panic!("expected a failure, got {}", t.rule),
+        Err(e) => panic!("expected Failed, got {e:?}"),
+    }
 }
 
 /// The text of a recorded id (`G01`).

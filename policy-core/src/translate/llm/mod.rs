@@ -394,11 +394,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// At most 200 characters of a body, for messages.
 pub(crate) fn snippet(s: &str) -> String {
-    let mut out: String = s.chars().take(200).collect();
-    if s.chars().count() > 200 {
-        out.push('…');
-    }
-    out
+    crate::check::clip(s, 200)
 }
 
 /// The message and reasons of an error body: Google's

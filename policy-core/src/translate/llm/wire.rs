@@ -399,7 +399,7 @@ pub fn to_translation(text: &str, answer: &Answer) -> Result<Option<Translation>
 }
 
 fn json_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+    crate::text::print::quoted(s)
 }
 
 /// True for `-?[0-9]+(\.[0-9]+)?`, the canonical text's numbers.
@@ -413,9 +413,9 @@ fn is_number_token(s: &str) -> bool {
     digits(int) && frac.is_none_or(digits)
 }
 
+/// A number as the canonical text writes it.
 fn number(n: f64) -> String {
-    // Display never uses an exponent and round-trips.
-    format!("{n}")
+    Literal::Num(n).to_string()
 }
 
 /// A literal for `attr` in canonical text. Bare words and numbers are written only

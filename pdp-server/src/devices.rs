@@ -21,7 +21,6 @@ use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
-use sha2::Digest as _;
 
 /// The default lifetime of an enrolment code, in minutes.
 pub const DEFAULT_CODE_TTL_MINUTES: u32 = 60;
@@ -175,11 +174,7 @@ pub fn code_sha256(code: &str) -> String {
         .filter(|c| *c != '-' && !c.is_whitespace())
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    hex(&sha2::Sha256::digest(norm.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::sha256_hex(norm.as_bytes())
 }
 
 /// Parses a device public key (standard base64 of 32 bytes, a valid curve point).

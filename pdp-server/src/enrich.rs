@@ -55,6 +55,9 @@ struct Cached<T> {
 struct UserEntry {
     user: Option<Arc<User>>,
     groups: Vec<String>,
+    /// The user's address as filled into contexts (lower case), worked out once
+    /// when the entry is loaded; `None` when the directory has none.
+    email: Option<String>,
 }
 
 /// Most entries a cache holds before it is emptied.
@@ -214,9 +217,14 @@ impl Enricher {
                     } else {
                         Vec::new()
                     };
+                    let email = user
+                        .as_ref()
+                        .filter(|u| !u.email.is_empty())
+                        .map(|u| u.email.to_lowercase());
                     l.user = Some(Arc::new(UserEntry {
                         user: user.map(Arc::new),
                         groups,
+                        email,
                     }));
                 }
                 if let (true, Some(d)) = (need_device, &d) {
@@ -254,9 +262,9 @@ impl Enricher {
 
         // The directory's user: groups and e-mail.
         let user = user_entry.as_ref().and_then(|e| e.user.clone());
-        if let (Some(u), Some(e)) = (&user, &user_entry) {
-            if req.user.email.is_none() && !u.email.is_empty() {
-                req.user.email = Some(u.email.to_lowercase());
+        if let (Some(_), Some(e)) = (&user, &user_entry) {
+            if req.user.email.is_none() {
+                req.user.email.clone_from(&e.email);
             }
             let mut groups = req.user.groups.take().unwrap_or_default();
             groups.extend(e.groups.iter().cloned());

@@ -31,3 +31,13 @@ pub mod totp;
 
 // The device agent's enrolment codes, device keys, signed reports and attestations.
 pub mod devices;
+
+/// The lower-case hex SHA-256 of `bytes`: how enrolment codes, proxy tokens and
+/// the policy lock's fingerprint are kept.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

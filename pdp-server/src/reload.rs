@@ -27,6 +27,7 @@ use policy_core::translate::OfflineTranslator;
 
 use crate::bundle::{SignedBundle, Signer};
 use crate::metrics::Metrics;
+use crate::sha256_hex;
 
 /// The compiled policy being served.
 #[derive(Debug)]
@@ -96,13 +97,6 @@ impl std::fmt::Debug for PolicyManager {
             .field("version", &self.current().version)
             .finish_non_exhaustive()
     }
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
 }
 
 /// The two files' contents, as last read.

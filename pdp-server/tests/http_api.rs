@@ -430,11 +430,7 @@ async fn malformed_requests_get_a_clear_4xx_and_nothing_is_stored() {
     assert_eq!(r.json()["field"], "tpm.enabled");
 
     assert!(all_records(&s).await.is_empty());
-    let store = s.store();
-    let users = tokio::task::spawn_blocking(move || store.list_users())
-        .await
-        .unwrap()
-        .unwrap();
+    let users = with_store(&s, |st| st.list_users()).await;
     assert!(users.is_empty());
     s.shutdown().await.unwrap();
 }
@@ -466,11 +462,7 @@ async fn admin_and_log_endpoints_need_the_admin_token() {
             assert!(r.header("www-authenticate").is_some());
         }
     }
-    let store = s.store();
-    let users = tokio::task::spawn_blocking(move || store.list_users())
-        .await
-        .unwrap()
-        .unwrap();
+    let users = with_store(&s, |st| st.list_users()).await;
     assert!(users.is_empty());
     // The right token works.
     assert_eq!(admin_get(a, "/v1/admin/users").await.status, 200);
@@ -835,12 +827,7 @@ async fn totp_enrolment_stores_a_working_secret() {
         .unwrap()
         .contains(&format!("secret={secret}")));
     // The stored secret is the one handed out, and codes from it verify.
-    let store = s.store();
-    let user = tokio::task::spawn_blocking(move || store.get_user("tanaka"))
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let user = with_store(&s, |st| st.get_user("tanaka")).await.unwrap();
     assert_eq!(user.totp_secret.as_deref(), Some(secret.as_str()));
     let bytes = totp_rs::Secret::Encoded(secret.clone()).to_bytes().unwrap();
     let t = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes).unwrap();
@@ -862,12 +849,7 @@ async fn totp_enrolment_stores_a_working_secret() {
             .status,
         200
     );
-    let store = s.store();
-    let user = tokio::task::spawn_blocking(move || store.get_user("tanaka"))
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let user = with_store(&s, |st| st.get_user("tanaka")).await.unwrap();
     assert_eq!(user.totp_secret, None);
     s.shutdown().await.unwrap();
 }

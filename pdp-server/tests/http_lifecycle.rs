@@ -423,11 +423,7 @@ async fn a_store_outage_delays_indexing_but_loses_no_acknowledged_record() {
         .any(|l| l.starts_with("rzts_log_index_errors_total ") && !l.ends_with(" 0")));
     // Back: the indexer's retry stores it.
     flaky.fail.store(false, Ordering::SeqCst);
-    let ids: Vec<String> = all_records(&s)
-        .await
-        .iter()
-        .map(|r| r.decision_id.clone())
-        .collect();
+    let ids = logged_ids(&s).await;
     assert!(ids.contains(&during), "{ids:?}");
 
     // Down again, and the server stops before it comes back: the record stays in
@@ -445,11 +441,7 @@ async fn a_store_outage_delays_indexing_but_loses_no_acknowledged_record() {
         .collect();
     assert!(!before.contains(&stranded));
     let s = pdp_server::server::Server::start(c).await.unwrap();
-    let ids: Vec<String> = all_records(&s)
-        .await
-        .iter()
-        .map(|r| r.decision_id.clone())
-        .collect();
+    let ids = logged_ids(&s).await;
     assert!(ids.contains(&stranded), "{ids:?}");
     s.shutdown().await.unwrap();
 }

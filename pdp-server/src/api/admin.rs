@@ -165,6 +165,14 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// [`hash_password`] on a blocking thread.
+async fn hash_off_thread(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
 /// Checks a password against an argon2 PHC string.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier as _};
@@ -188,6 +196,19 @@ fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "method not allowed on this admin resource",
     )
+}
+
+/// Removes `user` from group `name` (the user in the path or in the body) and
+/// answers the group.
+async fn remove_member(state: &AppState, name: &str, user: &str) -> Result<Resp, ApiError> {
+    let (g, u) = (name.to_string(), user.to_string());
+    let groups = blocking(state, move |s| {
+        s.remove_member(&g, &u)?;
+        s.list_groups()
+    })
+    .await?;
+    state.enricher.invalidate_user(user);
+    Ok(json(StatusCode::OK, &group_of(groups, name)?))
 }
 
 /// Routes `/v1/admin/{rest...}`.
@@ -215,15 +236,7 @@ pub async fn route(
                 check_password("password", p)?;
             }
             let password_hash = match b.password {
-                Some(p) => Some(
-                    tokio::task::spawn_blocking(move || hash_password(&p))
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r)
-                        .map_err(|e| {
-                            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e)
-                        })?,
-                ),
+                Some(p) => Some(hash_off_thread(p).await?),
                 None => None,
             };
             let new = NewUser {
@@ -254,19 +267,14 @@ pub async fn route(
         (Method::POST | Method::PUT, ["users", id, "password"]) => {
             let b: Password = parse_json(&read_body(req, limit).await?)?;
             check_password("password", &b.password)?;
-            let hash = tokio::task::spawn_blocking(move || hash_password(&b.password))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+            let hash = hash_off_thread(b.password).await?;
             let uid = id.to_string();
             blocking(state, move |s| s.set_user_password(&uid, &hash)).await?;
             Ok(json(StatusCode::OK, &Id { id }))
         }
         (Method::POST, ["users", id, "totp"]) => {
             // Enrol (or re-enrol) a TOTP second factor: the new secret is returned once.
-            let secret = crate::totp::new_secret()
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+            let secret = crate::totp::new_secret().map_err(ApiError::internal)?;
             let (uid, sec) = (id.to_string(), secret.clone());
             blocking(state, move |s| s.set_user_totp(&uid, Some(&sec))).await?;
             let url = crate::totp::otpauth_url(&secret, id);
@@ -282,9 +290,7 @@ pub async fn route(
         }
         (Method::POST, ["users", id, "proxy-token"]) => {
             // Only its SHA-256 is stored: the token is shown this once.
-            let token = crate::config::random_token().map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })?;
+            let token = crate::config::random_token().map_err(ApiError::internal)?;
             let (uid, digest) = (id.to_string(), super::pep::token_digest(&token));
             blocking(state, move |s| s.set_proxy_credential(&uid, Some(&digest))).await?;
             Ok(json(
@@ -329,25 +335,11 @@ pub async fn route(
             Ok(json(StatusCode::OK, &group_of(groups, name)?))
         }
         (Method::DELETE, ["groups", name, "members", user]) => {
-            let (g, u) = (name.to_string(), user.to_string());
-            let groups = blocking(state, move |s| {
-                s.remove_member(&g, &u)?;
-                s.list_groups()
-            })
-            .await?;
-            state.enricher.invalidate_user(user);
-            Ok(json(StatusCode::OK, &group_of(groups, name)?))
+            remove_member(state, name, user).await
         }
         (Method::DELETE, ["groups", name, "members"]) => {
             let b: Member = parse_json(&read_body(req, limit).await?)?;
-            let (g, u) = (name.to_string(), b.user.clone());
-            let groups = blocking(state, move |s| {
-                s.remove_member(&g, &u)?;
-                s.list_groups()
-            })
-            .await?;
-            state.enricher.invalidate_user(&b.user);
-            Ok(json(StatusCode::OK, &group_of(groups, name)?))
+            remove_member(state, name, &b.user).await
         }
         (_, ["groups", ..]) => Err(method_not_allowed()),
 

@@ -129,14 +129,12 @@ struct BatchAnswer {
 
 pub use pep_client::record::new_decision_id;
 
-fn reason(code: &str, attribute: Option<&str>, message: String) -> Reason {
-    Reason {
-        code: code.to_string().into(),
-        slot: None,
-        attribute: attribute.map(|a| a.to_string().into()),
-        condition: None,
-        message: message.into(),
-    }
+/// A denial with one reason about `attribute` (the enforcement points' helper,
+/// plus the attribute concerned).
+fn denial(code: &'static str, attribute: &'static str, message: String) -> Decision {
+    let mut d = pep_client::policy::denial(code, message);
+    d.reasons[0].attribute = Some(attribute.into());
+    d
 }
 
 fn target(item: &DecideRequest, ctx: &Context) -> String {
@@ -167,27 +165,21 @@ fn decide_enriched(
 ) -> Decision {
     if e.user_disabled() {
         let id = e.request.user.id.as_deref().unwrap_or_default();
-        return Decision {
-            effect: Effect::Deny,
-            reasons: vec![reason(
-                "user.disabled",
-                Some("user.id"),
-                format!("ユーザー「{id}」は無効化されているため拒否"),
-            )],
-        };
+        return denial(
+            "user.disabled",
+            "user.id",
+            format!("ユーザー「{id}」は無効化されているため拒否"),
+        );
     }
     if let Some(a) = &e.assessment {
         if state.enricher.detector().should_block(a) {
             state.metrics.blocked.fetch_add(1, Ordering::Relaxed);
             let why: Vec<&str> = a.findings.iter().map(|f| f.message_ja.as_str()).collect();
-            return Decision {
-                effect: Effect::Deny,
-                reasons: vec![reason(
-                    "risk.blocked",
-                    Some("risk.suspicious"),
-                    format!("不審なアクセスと判定されたため拒否（{}）", why.join("。")),
-                )],
-            };
+            return denial(
+                "risk.blocked",
+                "risk.suspicious",
+                format!("不審なアクセスと判定されたため拒否（{}）", why.join("。")),
+            );
         }
     }
     let authn = if item.authenticated {
@@ -197,14 +189,13 @@ fn decide_enriched(
     };
     compiled
         .decide(&item.app, &e.request, authn)
-        .unwrap_or_else(|| Decision {
+        .unwrap_or_else(|| {
             // The app was checked before; it can only vanish in a race with a reload.
-            effect: Effect::Deny,
-            reasons: vec![reason(
+            denial(
                 "app.unknown",
-                Some("destination.app"),
+                "destination.app",
                 format!("アプリ「{}」はポリシーにないため拒否", item.app),
-            )],
+            )
         })
 }
 

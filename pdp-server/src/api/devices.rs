@@ -33,10 +33,6 @@ fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, code, message)
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-}
-
 /// Routes `/v1/devices/{rest...}`.
 pub async fn route(
     state: &Arc<AppState>,
@@ -67,7 +63,7 @@ async fn enroll(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, A
     devices::parse_public_key(&b.public_key)
         .map_err(|e| ApiError::field("public_key", e.to_string()))?;
     let hash = devices::code_sha256(&b.code);
-    let new_id = devices::new_device_id().map_err(internal)?;
+    let new_id = devices::new_device_id().map_err(ApiError::internal)?;
     let key = b.public_key.trim().to_string();
     let outcome = blocking(state, move |s| {
         s.enroll_device(&hash, &key, &new_id, chrono::Utc::now())
@@ -174,7 +170,7 @@ async fn report(state: &Arc<AppState>, req: Request<Incoming>, id: &str) -> Resu
 }
 
 async fn challenge(state: &Arc<AppState>) -> Result<Resp, ApiError> {
-    let challenge = devices::new_challenge().map_err(internal)?;
+    let challenge = devices::new_challenge().map_err(ApiError::internal)?;
     let ttl = i64::try_from(state.config.devices.challenge_ttl_secs).unwrap_or(i64::MAX / 1000);
     let expires_at = chrono::Utc::now() + chrono::TimeDelta::seconds(ttl);
     let c = challenge.clone();

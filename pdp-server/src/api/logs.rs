@@ -87,9 +87,7 @@ pub async fn query(
     }
     let mut out = Vec::with_capacity(records.len() * 256);
     for r in &records {
-        serde_json::to_writer(&mut out, r).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?;
+        serde_json::to_writer(&mut out, r).map_err(ApiError::internal)?;
         out.push(b'\n');
     }
     Ok(bytes_response(

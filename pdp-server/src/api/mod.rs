@@ -92,6 +92,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 500: something that should not fail did (a random source, an encoder).
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+
     /// The response.
     pub fn into_response(self) -> Resp {
         let body = ErrorBody {

@@ -21,11 +21,7 @@ use crate::server::AppState;
 
 /// The SHA-256 of a proxy token, hex, as the store keeps it.
 pub fn token_digest(token: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::sha256_hex(token.as_bytes())
 }
 
 fn rejected() -> ApiError {

@@ -327,6 +327,30 @@ mod codec {
             .map_err(|e| StoreError::Backend(format!("corrupt {what} in the database: {e}")))
     }
 
+    /// A user as [`super::Store::create_user`] stores it: enabled, no TOTP, created now.
+    pub(super) fn new_user(user: &crate::model::NewUser) -> crate::model::User {
+        crate::model::User {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            password_hash: user.password_hash.clone(),
+            totp_secret: None,
+            disabled: false,
+            created_at: now(),
+        }
+    }
+
+    /// A device as it is first registered: no posture report yet.
+    pub(super) fn new_device(id: &str, owner: &str, at: DateTime<Utc>) -> crate::model::Device {
+        crate::model::Device {
+            id: id.to_string(),
+            owner: owner.to_string(),
+            posture: None,
+            last_seen: None,
+            registered_at: at,
+        }
+    }
+
     /// Why an enrolment code cannot be used, `None` when it can: used codes first,
     /// then expired ones (at `expires_at` a code is expired).
     pub(super) fn code_state(

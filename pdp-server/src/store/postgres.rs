@@ -524,15 +524,7 @@ impl Store for PostgresStore {
     }
 
     fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
-        let created = User {
-            id: user.id.clone(),
-            email: user.email.clone(),
-            display_name: user.display_name.clone(),
-            password_hash: user.password_hash.clone(),
-            totp_secret: None,
-            disabled: false,
-            created_at: codec::now(),
-        };
+        let created = codec::new_user(user);
         self.with(
             |c| {
                 c.execute(
@@ -668,13 +660,7 @@ impl Store for PostgresStore {
     }
 
     fn register_device(&self, id: &str, owner: &str) -> Result<Device, StoreError> {
-        let device = Device {
-            id: id.to_string(),
-            owner: owner.to_string(),
-            posture: None,
-            last_seen: None,
-            registered_at: codec::now(),
-        };
+        let device = codec::new_device(id, owner, codec::now());
         self.write(
             |tx| {
                 if !exists(tx, "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", owner)? {
@@ -886,13 +872,7 @@ impl Store for PostgresStore {
                              VALUES ($1, $2, NULL, NULL, $3)",
                             &[&id, &owner, &now],
                         )?;
-                        Device {
-                            id: id.clone(),
-                            owner: owner.clone(),
-                            posture: None,
-                            last_seen: None,
-                            registered_at: now,
-                        }
+                        codec::new_device(&id, &owner, now)
                     }
                 };
                 tx.execute(

@@ -382,15 +382,7 @@ impl Store for SqliteStore {
     }
 
     fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
-        let created = User {
-            id: user.id.clone(),
-            email: user.email.clone(),
-            display_name: user.display_name.clone(),
-            password_hash: user.password_hash.clone(),
-            totp_secret: None,
-            disabled: false,
-            created_at: codec::now(),
-        };
+        let created = codec::new_user(user);
         self.write(|tx| {
             tx.prepare_cached(
                 "INSERT INTO users (id, email, display_name, password_hash, totp_secret, disabled, created_at)
@@ -514,13 +506,7 @@ impl Store for SqliteStore {
     }
 
     fn register_device(&self, id: &str, owner: &str) -> Result<Device, StoreError> {
-        let device = Device {
-            id: id.to_string(),
-            owner: owner.to_string(),
-            posture: None,
-            last_seen: None,
-            registered_at: codec::now(),
-        };
+        let device = codec::new_device(id, owner, codec::now());
         self.write(|tx| {
             if !exists(tx, "SELECT 1 FROM users WHERE id = ?1", owner)? {
                 return Err(StoreError::NotFound(format!("user {owner}")));
@@ -718,13 +704,7 @@ impl Store for SqliteStore {
                 }
                 Some(d) => d,
                 None => {
-                    let d = Device {
-                        id: id.clone(),
-                        owner: owner.clone(),
-                        posture: None,
-                        last_seen: None,
-                        registered_at: now,
-                    };
+                    let d = codec::new_device(&id, &owner, now);
                     tx.prepare_cached(
                         "INSERT INTO devices (id, owner, posture, last_seen, registered_at)
                          VALUES (?1, ?2, NULL, NULL, ?3)",

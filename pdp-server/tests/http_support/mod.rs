@@ -188,16 +188,38 @@ pub async fn all_records(server: &RunningServer) -> Vec<pdp_server::model::Acces
         .log
         .sync_index(std::time::Duration::from_secs(5))
         .await;
-    let store = server.store();
-    tokio::task::spawn_blocking(move || {
+    with_store(server, |store| {
         store.query_access(&pdp_server::model::LogQuery {
             limit: Some(10_000),
             ..Default::default()
         })
     })
     .await
-    .unwrap()
-    .unwrap()
+}
+
+/// The decision ids of every access record in the store.
+pub async fn logged_ids(server: &RunningServer) -> Vec<String> {
+    all_records(server)
+        .await
+        .into_iter()
+        .map(|r| r.decision_id)
+        .collect()
+}
+
+/// Runs `f` on the server's store on a blocking thread (the store blocks) and
+/// unwraps its result.
+pub async fn with_store<T, F>(server: &RunningServer, f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn pdp_server::store::Store) -> Result<T, pdp_server::store::StoreError>
+        + Send
+        + 'static,
+{
+    let store = server.store();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// Polls `f` every 50 ms until it is true or `secs` pass.

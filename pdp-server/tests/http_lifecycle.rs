@@ -257,6 +257,9 @@ mod flaky_impl {
         fn list_devices(&self) -> Result<Vec<Device>, StoreError> {
             self.inner.list_devices()
         }
+        fn devices_of(&self, owner: &str) -> Result<Vec<Device>, StoreError> {
+            self.inner.devices_of(owner)
+        }
         fn record_posture(
             &self,
             id: &str,

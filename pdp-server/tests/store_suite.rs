@@ -494,6 +494,16 @@ fn devices_and_posture(b: &dyn Backend) {
     assert_not_found(s.register_device("PC-9999", "nobody"));
     assert_eq!(s.get_device("PC-9999").unwrap(), None);
     s.register_device("MAC-0001", "tanaka").unwrap();
+    s.create_user(&new_user("suzuki")).unwrap();
+    s.register_device("PC-0100", "suzuki").unwrap();
+    let ids = |v: Vec<pdp_server::model::Device>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.devices_of("tanaka").unwrap()),
+        ["MAC-0001", "PC-0042"]
+    );
+    assert_eq!(ids(s.devices_of("suzuki").unwrap()), ["PC-0100"]);
+    assert!(s.devices_of("nobody").unwrap().is_empty());
+    s.delete_device("PC-0100").unwrap();
 
     let report = posture();
     let at = t0();

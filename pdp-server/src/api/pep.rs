@@ -47,9 +47,9 @@ pub async fn login(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp
         };
         let device = match (&user, src) {
             (Some(_), Some(ip)) => s
-                .list_devices()?
+                .devices_of(&uid)?
                 .into_iter()
-                .filter(|d| d.owner == uid && reports_ip(d, ip))
+                .filter(|d| reports_ip(d, ip))
                 .max_by_key(|d| d.last_seen)
                 .map(|d| d.id),
             _ => None,

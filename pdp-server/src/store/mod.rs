@@ -59,6 +59,8 @@ pub trait Store: Send + Sync + 'static {
     fn get_device(&self, id: &str) -> Result<Option<Device>, StoreError>;
     /// All devices, by id.
     fn list_devices(&self) -> Result<Vec<Device>, StoreError>;
+    /// One user's devices, by id (the `devices(owner)` index).
+    fn devices_of(&self, owner: &str) -> Result<Vec<Device>, StoreError>;
     /// Stores a posture report as the device's latest and updates `last_seen`.
     fn record_posture(
         &self,

@@ -690,6 +690,11 @@ impl Store for PostgresStore {
         self.read(&sql, &[], device_from_row)
     }
 
+    fn devices_of(&self, owner: &str) -> Result<Vec<Device>, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE owner = $1 ORDER BY id");
+        self.read(&sql, &[&owner], device_from_row)
+    }
+
     fn record_posture(
         &self,
         id: &str,

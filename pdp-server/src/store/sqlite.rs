@@ -534,6 +534,12 @@ impl Store for SqliteStore {
         collect(&conn, &sql, [], device_from_row)
     }
 
+    fn devices_of(&self, owner: &str) -> Result<Vec<Device>, StoreError> {
+        let conn = self.reader();
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE owner = ?1 ORDER BY id");
+        collect(&conn, &sql, [owner], device_from_row)
+    }
+
     fn record_posture(
         &self,
         id: &str,

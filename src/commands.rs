@@ -302,10 +302,9 @@ fn print_lint(lockfile: &Lockfile) {
         return;
     };
     for (app, (_, rules)) in &compiled.apps {
-        for (slot, r) in [(Slot::Require, &rules.require), (Slot::Deny, &rules.deny)] {
-            let Some(r) = r else { continue };
-            for f in lint(r.rule(), slot, compiled.tz) {
-                eprintln!("警告: {app} の{}: {}", slot.label_ja(), f.message);
+        for r in rules.require.iter().chain(&rules.deny) {
+            for f in lint(r.rule(), r.slot(), compiled.tz) {
+                eprintln!("警告: {app} の{}: {}", r.slot().label_ja(), f.message);
             }
         }
     }
@@ -493,14 +492,12 @@ pub fn decide(
     let mut value = serde_json::to_value(&decision).unwrap_or_default();
     if explain {
         let mut tr = serde_json::Map::new();
-        for (slot, r) in [(Slot::Require, &rules.require), (Slot::Deny, &rules.deny)] {
-            if let Some(r) = r {
-                let lines = trace(r.rule(), &req, compiled.tz);
-                tr.insert(
-                    slot.as_str().into(),
-                    serde_json::to_value(lines).unwrap_or_default(),
-                );
-            }
+        for r in rules.require.iter().chain(&rules.deny) {
+            let lines = trace(r.rule(), &req, compiled.tz);
+            tr.insert(
+                r.slot().as_str().into(),
+                serde_json::to_value(lines).unwrap_or_default(),
+            );
         }
         if let Some(obj) = value.as_object_mut() {
             obj.insert("trace".into(), serde_json::Value::Object(tr));

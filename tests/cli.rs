@@ -45,6 +45,14 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `rzts decide POLICY --app APP --request REQUEST [extra...]`.
+fn decide(policy: &str, app: &str, request: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["decide", policy, "--app", app, "--request"];
+    args.push(request.to_str().unwrap());
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 #[test]
 fn compile_reuses_unchanged_texts_and_check_detects_stale_and_edited_locks() {
     let (dir, p) = setup(POLICY);
@@ -91,14 +99,7 @@ fn compile_reuses_unchanged_texts_and_check_detects_stale_and_edited_locks() {
         "r.json",
         r#"{"destination":{"domain":"chat.deepseek.com"}}"#,
     );
-    let (code, out, _) = run(&[
-        "decide",
-        ps,
-        "--app",
-        "internet",
-        "--request",
-        req.to_str().unwrap(),
-    ]);
+    let (code, out, _) = decide(ps, "internet", &req, &[]);
     assert_eq!(code, 0);
     assert!(out.contains(r#""decision": "deny""#), "{out}");
     assert_eq!(run(&["check", ps]).0, 0);
@@ -113,27 +114,12 @@ fn decide_prints_decision_reasons_and_trace() {
         "allow.json",
         r#"{"source":{"country":"JP"},"device":{"tpm":{"enabled":true},"disk":{"encrypted":true,"method":"bitlocker"}},"risk":{"suspicious":false}}"#,
     );
-    let (code, out, _) = run(&[
-        "decide",
-        ps,
-        "--app",
-        "github",
-        "--request",
-        allow.to_str().unwrap(),
-    ]);
+    let (code, out, _) = decide(ps, "github", &allow, &[]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["decision"], "allow");
 
-    let (_, out, _) = run(&[
-        "decide",
-        ps,
-        "--app",
-        "github",
-        "--request",
-        allow.to_str().unwrap(),
-        "--anonymous",
-    ]);
+    let (_, out, _) = decide(ps, "github", &allow, &["--anonymous"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["decision"], "deny");
     assert_eq!(v["reasons"][0]["code"], "unauthenticated");
@@ -144,15 +130,7 @@ fn decide_prints_decision_reasons_and_trace() {
         "u.json",
         r#"{"device":{"tpm":{"enabled":true},"disk":{"encrypted":true,"method":"bitlocker"}},"risk":{"suspicious":false}}"#,
     );
-    let (code, out, _) = run(&[
-        "decide",
-        ps,
-        "--app",
-        "github",
-        "--request",
-        unknown.to_str().unwrap(),
-        "--explain",
-    ]);
+    let (code, out, _) = decide(ps, "github", &unknown, &["--explain"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["decision"], "deny");
@@ -171,102 +149,49 @@ fn bad_input_exits_2_naming_the_place_and_prints_no_decision() {
     let (dir, p) = setup(POLICY);
     let ps = p.to_str().unwrap();
     let good = write(dir.path(), "good.json", "{}");
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let cases: Vec<(&str, PathBuf, &str)> = vec![
         // malformed request JSON, wrong types, unknown fields
         (
-            vec![
-                "decide".into(),
-                ps.into(),
-                "--app".into(),
-                "github".into(),
-                "--request".into(),
-                write(dir.path(), "a.json", "{\"source\":")
-                    .to_str()
-                    .unwrap()
-                    .into(),
-            ],
+            "github",
+            write(dir.path(), "a.json", "{\"source\":"),
             "line",
         ),
         (
-            vec![
-                "decide".into(),
-                ps.into(),
-                "--app".into(),
-                "github".into(),
-                "--request".into(),
-                write(dir.path(), "b.json", r#"{"auth":{"mfa":"yes"}}"#)
-                    .to_str()
-                    .unwrap()
-                    .into(),
-            ],
+            "github",
+            write(dir.path(), "b.json", r#"{"auth":{"mfa":"yes"}}"#),
             "auth.mfa",
         ),
         (
-            vec![
-                "decide".into(),
-                ps.into(),
-                "--app".into(),
-                "github".into(),
-                "--request".into(),
-                write(
-                    dir.path(),
-                    "c.json",
-                    r#"{"device":{"os":{"version":"eleven"}}}"#,
-                )
-                .to_str()
-                .unwrap()
-                .into(),
-            ],
+            "github",
+            write(
+                dir.path(),
+                "c.json",
+                r#"{"device":{"os":{"version":"eleven"}}}"#,
+            ),
             "device.os.version",
         ),
         (
-            vec![
-                "decide".into(),
-                ps.into(),
-                "--app".into(),
-                "github".into(),
-                "--request".into(),
-                write(dir.path(), "d.json", r#"{"source":{"contry":"JP"}}"#)
-                    .to_str()
-                    .unwrap()
-                    .into(),
-            ],
+            "github",
+            write(dir.path(), "d.json", r#"{"source":{"contry":"JP"}}"#),
             "contry",
         ),
         // unknown app
-        (
-            vec![
-                "decide".into(),
-                ps.into(),
-                "--app".into(),
-                "nosuch".into(),
-                "--request".into(),
-                good.to_str().unwrap().into(),
-            ],
-            "nosuch",
-        ),
+        ("nosuch", good.clone(), "nosuch"),
     ];
-    for (args, needle) in cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out, err) = run(&args);
-        assert_eq!(code, 2, "{args:?}: {out}{err}");
+    for (app, request, needle) in cases {
+        let args = format!("--app {app} --request {}", request.display());
+        let (code, out, err) = decide(ps, app, &request, &[]);
+        assert_eq!(code, 2, "{args}: {out}{err}");
         assert!(
             !out.contains("decision"),
-            "{args:?} printed a decision: {out}"
+            "{args} printed a decision: {out}"
         );
-        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args}: {err}");
     }
 
     // malformed TOML: the message names the line
     let (_keep1, bad) = setup("[apps.github\nmode = 1\n");
-    let (code, out, err) = run(&[
-        "decide",
-        bad.to_str().unwrap(),
-        "--app",
-        "github",
-        "--request",
-        good.to_str().unwrap(),
-    ]);
+    let (code, out, err) = decide(bad.to_str().unwrap(), "github", &good, &[]);
     assert_eq!(code, 2);
     assert!(out.is_empty() && err.contains("line"), "{err}");
 

@@ -33,7 +33,9 @@ pub const PATH: &str = "/v1/attest";
 /// Largest request body (bytes).
 const MAX_BODY: usize = 4096;
 
-/// What the endpoint needs.
+/// What the endpoint needs (`Debug` never shows the secret key: ed25519-dalek's
+/// `SigningKey` prints only its public half).
+#[derive(Debug)]
 pub struct Attester {
     /// This device's id.
     pub device_id: String,
@@ -41,15 +43,6 @@ pub struct Attester {
     pub key: SigningKey,
     /// Origins allowed to ask (exact match, e.g. `https://login.example.co.jp`).
     pub origins: Vec<String>,
-}
-
-impl std::fmt::Debug for Attester {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Attester")
-            .field("device_id", &self.device_id)
-            .field("origins", &self.origins)
-            .finish_non_exhaustive()
-    }
 }
 
 type Resp = Response<Full<Bytes>>;

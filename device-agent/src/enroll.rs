@@ -40,9 +40,7 @@ pub async fn enroll(
         owner: answer.owner,
         attestation_origins: answer.attestation_origins,
         interval_secs: DEFAULT_INTERVAL_SECS,
-        attest_listen: crate::state::DEFAULT_ATTEST_LISTEN
-            .parse()
-            .map_err(|e| AgentError::Usage(format!("{e}")))?,
+        attest_listen: crate::state::default_attest_listen(),
         location: false,
     };
     state.save_key(&key)?;

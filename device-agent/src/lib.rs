@@ -12,6 +12,7 @@
 //! | [`collect`] | one [`collect::Collector`] per OS (Linux, Windows, macOS) and the tool runner |
 //! | [`state`] | the state directory: key, configuration, sequence counter (mode 0600) |
 //! | [`enroll`] | enrolment with a one-time code |
+//! | [`client`] | JSON POSTs to the server, refusals as [`AgentError::Refused`] |
 //! | [`report`] | signed posture reports |
 //! | [`attest`] | the loopback attestation endpoint |
 //! | [`run`] | the periodic loop of `rzts-agent run` |

@@ -79,8 +79,11 @@ fn default_interval() -> u64 {
     DEFAULT_INTERVAL_SECS
 }
 
-fn default_attest_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 47615))
+/// [`DEFAULT_ATTEST_LISTEN`] as an address.
+pub(crate) fn default_attest_listen() -> SocketAddr {
+    DEFAULT_ATTEST_LISTEN
+        .parse()
+        .expect("DEFAULT_ATTEST_LISTEN is a socket address")
 }
 
 /// True when the process runs as root (a system service): the owner of

@@ -14,7 +14,7 @@ use pdp_server::model::NewEnrollment;
 use pdp_server::server::{RunningServer, Server};
 use policy_core::device::{signature_header, Report, SIGNATURE_HEADER};
 use rzts_device_agent::posture::Posture;
-use rzts_device_agent::state::StateDir;
+use rzts_device_agent::state::{AgentConfig, StateDir};
 use rzts_device_agent::{attest, enroll, report, AgentError};
 use serde_json::{json, Value};
 
@@ -42,6 +42,21 @@ async fn start(dir: &Path) -> RunningServer {
     c.cache_ttl_ms = 0;
     std::fs::write(&c.policy, POLICY).unwrap();
     Server::start(c).await.expect("server starts")
+}
+
+/// A server with user `tanaka`, and an agent (state in `dir/agent`) enrolled as
+/// `device` of tanaka's.
+async fn enrolled(dir: &Path, device: &str) -> (RunningServer, Http, StateDir, AgentConfig) {
+    let server = start(dir).await;
+    let http = Http::new(&server);
+    http.user("tanaka").await;
+    let agent = StateDir::new(dir.join("agent"));
+    let code = http.code("tanaka", Some(device)).await;
+    let cfg = enroll::enroll(&agent, &server.url(), &code, false)
+        .await
+        .unwrap();
+    assert_eq!(cfg.device_id, device);
+    (server, http, agent, cfg)
 }
 
 struct Http {
@@ -273,16 +288,8 @@ async fn enrolment_codes_are_single_use_and_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_reports_reach_decisions_and_forgeries_do_not() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let http = Http::new(&server);
-    http.user("tanaka").await;
+    let (server, http, a, _) = enrolled(dir.path(), "PC-0042").await;
     http.user("suzuki").await;
-    let a = StateDir::new(dir.path().join("agent-a"));
-    let code = http.code("tanaka", Some("PC-0042")).await;
-    let cfg = enroll::enroll(&a, &server.url(), &code, false)
-        .await
-        .unwrap();
-    assert_eq!(cfg.device_id, "PC-0042");
     let key = a.load_key().unwrap();
 
     // Registered, but nothing reported yet: the posture is unknown, so deny.
@@ -461,14 +468,7 @@ async fn signed_reports_reach_decisions_and_forgeries_do_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_loop_reports_periodically() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let http = Http::new(&server);
-    http.user("tanaka").await;
-    let a = StateDir::new(dir.path().join("agent"));
-    let code = http.code("tanaka", Some("PC-RUN")).await;
-    enroll::enroll(&a, &server.url(), &code, false)
-        .await
-        .unwrap();
+    let (server, http, a, _) = enrolled(dir.path(), "PC-RUN").await;
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rzts-agent"))
         .args([
             "--state-dir",
@@ -499,14 +499,7 @@ async fn the_run_loop_reports_periodically() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attestation_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let http = Http::new(&server);
-    http.user("tanaka").await;
-    let a = StateDir::new(dir.path().join("agent"));
-    let code = http.code("tanaka", Some("PC-0042")).await;
-    let cfg = enroll::enroll(&a, &server.url(), &code, false)
-        .await
-        .unwrap();
+    let (server, http, a, cfg) = enrolled(dir.path(), "PC-0042").await;
     let origin = server.url();
 
     // The agent's loopback endpoint.

@@ -23,6 +23,17 @@ fn v(s: &str) -> policy_core::value::Version {
     s.parse().unwrap()
 }
 
+/// `parse` of each recorded output gives the expected value.
+fn each<T: PartialEq + std::fmt::Debug>(parse: impl Fn(&str) -> T, cases: &[(&str, T)]) {
+    for (file, want) in cases {
+        assert_eq!(&parse(&fixture(file)), want, "{file}");
+    }
+}
+
+fn some(s: &str) -> Option<String> {
+    Some(s.to_string())
+}
+
 // ---------------------------------------------------------------------------
 // Windows
 
@@ -32,77 +43,68 @@ fn windows_os_tpm_and_bitlocker() {
     assert_eq!(name.as_deref(), Some("Windows 11 Pro"));
     assert_eq!(version, Some(v("10.0.22631")));
 
-    assert_eq!(
-        windows::parse_get_tpm(&fixture("windows/get_tpm.json")),
-        Some((Some(true), Some(true)))
+    each(
+        windows::parse_get_tpm,
+        &[
+            ("windows/get_tpm.json", Some((Some(true), Some(true)))),
+            (
+                "windows/get_tpm_absent.json",
+                Some((Some(false), Some(false))),
+            ),
+            ("windows/get_tpm_access_denied.txt", None),
+            ("windows/get_tpm_access_denied_ja.txt", None),
+        ],
     );
-    assert_eq!(
-        windows::parse_get_tpm(&fixture("windows/get_tpm_absent.json")),
-        Some((Some(false), Some(false)))
-    );
-    for denied in [
-        "windows/get_tpm_access_denied.txt",
-        "windows/get_tpm_access_denied_ja.txt",
-    ] {
-        assert_eq!(windows::parse_get_tpm(&fixture(denied)), None, "{denied}");
-    }
     assert_eq!(
         windows::parse_tpm_spec_version(&fixture("windows/win32_tpm.json")),
         Some(v("2.0"))
     );
 
-    assert_eq!(
-        windows::parse_bitlocker(&fixture("windows/bitlocker_on.json")),
-        Some((true, Some(DiskMethod::Bitlocker)))
-    );
-    assert_eq!(
-        windows::parse_bitlocker(&fixture("windows/bitlocker_off.json")),
-        Some((false, None))
-    );
-    // Suspended protection: encrypted on disk, key in the clear: not protected.
-    assert_eq!(
-        windows::parse_bitlocker(&fixture("windows/bitlocker_suspended.json")),
-        Some((false, None))
-    );
-    // In progress with unknown protection: unknown, never true.
-    assert_eq!(
-        windows::parse_bitlocker(&fixture("windows/bitlocker_in_progress_strings.json")),
-        None
+    each(
+        windows::parse_bitlocker,
+        &[
+            (
+                "windows/bitlocker_on.json",
+                Some((true, Some(DiskMethod::Bitlocker))),
+            ),
+            ("windows/bitlocker_off.json", Some((false, None))),
+            // Suspended protection: encrypted on disk, key in the clear: not protected.
+            ("windows/bitlocker_suspended.json", Some((false, None))),
+            // In progress with unknown protection: unknown, never true.
+            ("windows/bitlocker_in_progress_strings.json", None),
+        ],
     );
     assert_eq!(windows::parse_bitlocker(""), None);
 }
 
 #[test]
 fn windows_security_products_apps_and_hello() {
-    assert_eq!(
-        windows::parse_antivirus(&fixture("windows/antivirus.json")),
-        Some(true)
-    );
-    assert_eq!(
-        windows::parse_antivirus(&fixture("windows/antivirus_off.json")),
-        Some(false)
+    each(
+        windows::parse_antivirus,
+        &[
+            ("windows/antivirus.json", Some(true)),
+            ("windows/antivirus_off.json", Some(false)),
+        ],
     );
     assert_eq!(windows::parse_antivirus(""), None);
-    assert_eq!(
-        windows::parse_firewall(&fixture("windows/firewall.json")),
-        Some(true)
+    each(
+        windows::parse_firewall,
+        &[
+            ("windows/firewall.json", Some(true)),
+            ("windows/firewall_public_off.json", Some(false)),
+        ],
     );
-    assert_eq!(
-        windows::parse_firewall(&fixture("windows/firewall_public_off.json")),
-        Some(false)
-    );
-    assert_eq!(
-        windows::parse_dsregcmd_ngc(&fixture("windows/dsregcmd.txt")),
-        Some(true)
+    each(
+        windows::parse_dsregcmd_ngc,
+        &[("windows/dsregcmd.txt", Some(true))],
     );
     assert_eq!(windows::parse_dsregcmd_ngc("garbage"), None);
-    assert_eq!(
-        windows::parse_inactivity_timeout(&fixture("windows/inactivity.json")),
-        Some(true)
-    );
-    assert_eq!(
-        windows::parse_inactivity_timeout(&fixture("windows/inactivity_unset.json")),
-        None
+    each(
+        windows::parse_inactivity_timeout,
+        &[
+            ("windows/inactivity.json", Some(true)),
+            ("windows/inactivity_unset.json", None),
+        ],
     );
     assert_eq!(
         windows::parse_uninstall_keys(&fixture("windows/uninstall.json")),
@@ -117,22 +119,15 @@ fn windows_security_products_apps_and_hello() {
 
 #[test]
 fn windows_netsh_in_english_and_japanese() {
-    assert_eq!(
-        windows::parse_netsh_wlan_ssid(&fixture("windows/netsh_wlan_en.txt")).as_deref(),
-        Some("corp-wifi")
-    );
-    assert_eq!(
-        windows::parse_netsh_wlan_ssid(&fixture("windows/netsh_wlan_ja.txt")).as_deref(),
-        Some("corp-wifi")
-    );
-    // Disconnected (状態: 切断されました) and the WLAN service stopped: unknown.
-    assert_eq!(
-        windows::parse_netsh_wlan_ssid(&fixture("windows/netsh_wlan_ja_disconnected.txt")),
-        None
-    );
-    assert_eq!(
-        windows::parse_netsh_wlan_ssid(&fixture("windows/netsh_wlan_ja_no_service.txt")),
-        None
+    each(
+        windows::parse_netsh_wlan_ssid,
+        &[
+            ("windows/netsh_wlan_en.txt", some("corp-wifi")),
+            ("windows/netsh_wlan_ja.txt", some("corp-wifi")),
+            // Disconnected (状態: 切断されました) and the WLAN service stopped: unknown.
+            ("windows/netsh_wlan_ja_disconnected.txt", None),
+            ("windows/netsh_wlan_ja_no_service.txt", None),
+        ],
     );
 }
 
@@ -281,50 +276,37 @@ fn macos_parsers() {
             "Safari".into()
         ])
     );
-    assert_eq!(
-        macos::parse_fdesetup(&fixture("macos/fdesetup_on.txt")),
-        Some(true)
+    each(
+        macos::parse_fdesetup,
+        &[
+            ("macos/fdesetup_on.txt", Some(true)),
+            ("macos/fdesetup_off.txt", Some(false)),
+            ("macos/fdesetup_in_progress.txt", None),
+            ("macos/fdesetup_error.txt", None),
+        ],
     );
-    assert_eq!(
-        macos::parse_fdesetup(&fixture("macos/fdesetup_off.txt")),
-        Some(false)
-    );
-    assert_eq!(
-        macos::parse_fdesetup(&fixture("macos/fdesetup_in_progress.txt")),
-        None
-    );
-    assert_eq!(
-        macos::parse_fdesetup(&fixture("macos/fdesetup_error.txt")),
-        None
-    );
-    assert_eq!(
-        macos::parse_socketfilterfw(&fixture("macos/socketfilterfw_on.txt")),
-        Some(true)
-    );
-    assert_eq!(
-        macos::parse_socketfilterfw(&fixture("macos/socketfilterfw_off.txt")),
-        Some(false)
-    );
-    assert_eq!(
-        macos::parse_socketfilterfw(&fixture("macos/socketfilterfw_block_all.txt")),
-        Some(true)
+    each(
+        macos::parse_socketfilterfw,
+        &[
+            ("macos/socketfilterfw_on.txt", Some(true)),
+            ("macos/socketfilterfw_off.txt", Some(false)),
+            ("macos/socketfilterfw_block_all.txt", Some(true)),
+        ],
     );
     assert_eq!(macos::parse_socketfilterfw(""), None);
-    assert_eq!(
-        macos::parse_sysadminctl_screenlock(&fixture("macos/sysadminctl_screenlock_on.txt")),
-        Some(true)
+    each(
+        macos::parse_sysadminctl_screenlock,
+        &[
+            ("macos/sysadminctl_screenlock_on.txt", Some(true)),
+            ("macos/sysadminctl_screenlock_off.txt", Some(false)),
+        ],
     );
-    assert_eq!(
-        macos::parse_sysadminctl_screenlock(&fixture("macos/sysadminctl_screenlock_off.txt")),
-        Some(false)
-    );
-    assert_eq!(
-        macos::parse_airport_network(&fixture("macos/networksetup_airport.txt")).as_deref(),
-        Some("corp-wifi")
-    );
-    assert_eq!(
-        macos::parse_airport_network(&fixture("macos/networksetup_not_associated.txt")),
-        None
+    each(
+        macos::parse_airport_network,
+        &[
+            ("macos/networksetup_airport.txt", some("corp-wifi")),
+            ("macos/networksetup_not_associated.txt", None),
+        ],
     );
 }
 
@@ -375,25 +357,25 @@ fn linux_parsers() {
     assert_eq!(name.as_deref(), Some("Arch Linux"));
     assert_eq!(version, None, "rolling release: no version");
 
-    assert!(linux::parse_nft_ruleset(&fixture(
-        "linux/nft_ruleset_input.txt"
-    )));
-    assert!(!linux::parse_nft_ruleset(&fixture(
-        "linux/nft_ruleset_accept_empty.txt"
-    )));
-    assert!(!linux::parse_nft_ruleset(""));
-    assert_eq!(
-        linux::parse_ufw_status(&fixture("linux/ufw_active.txt")),
-        Some(true)
+    each(
+        linux::parse_nft_ruleset,
+        &[
+            ("linux/nft_ruleset_input.txt", true),
+            ("linux/nft_ruleset_accept_empty.txt", false),
+        ],
     );
-    assert_eq!(
-        linux::parse_ufw_status(&fixture("linux/ufw_inactive.txt")),
-        Some(false)
+    assert!(!linux::parse_nft_ruleset(""));
+    each(
+        linux::parse_ufw_status,
+        &[
+            ("linux/ufw_active.txt", Some(true)),
+            ("linux/ufw_inactive.txt", Some(false)),
+        ],
     );
     assert_eq!(linux::parse_ufw_status("ERROR: You need to be root"), None);
-    assert_eq!(
-        linux::parse_nmcli_ssid(&fixture("linux/nmcli_wifi.txt")).as_deref(),
-        Some("corp:5G")
+    each(
+        linux::parse_nmcli_ssid,
+        &[("linux/nmcli_wifi.txt", some("corp:5G"))],
     );
     assert_eq!(
         linux::parse_gnome_lock("true\n", "uint32 300\n"),

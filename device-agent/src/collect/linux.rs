@@ -59,7 +59,7 @@ impl Collector for LinuxCollector {
     fn collect(&self, options: &Options) -> Collection {
         let mut c = Collection::default();
         let (p, d) = (&mut c.posture, &mut c.details);
-        p.os.family = Some(OsFamily::Linux);
+        p.os.family = Some(self.family());
         match self.read("/etc/os-release") {
             Some(text) => {
                 let (name, version) = parse_os_release(&text);
@@ -72,8 +72,7 @@ impl Collector for LinuxCollector {
             .read("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string());
 
-        self.tpm(&mut c.posture.tpm, &mut c.details);
-        let (p, d) = (&mut c.posture, &mut c.details);
+        self.tpm(&mut p.tpm, d);
         match self.root_encryption() {
             Some((encrypted, method)) => {
                 p.disk.encrypted = Some(encrypted);

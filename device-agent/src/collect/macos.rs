@@ -40,8 +40,8 @@ impl Collector for MacosCollector {
 
     fn collect(&self, options: &Options) -> Collection {
         let mut c = Collection::default();
-        let p = &mut c.posture;
-        p.os.family = Some(OsFamily::Macos);
+        let (p, d) = (&mut c.posture, &mut c.details);
+        p.os.family = Some(self.family());
         match self
             .runner
             .stdout("system_profiler", &["-json", "SPSoftwareDataType"])
@@ -50,13 +50,10 @@ impl Collector for MacosCollector {
             Some(sw) => {
                 p.os.name = sw.name;
                 p.os.version = sw.version;
-                c.details.kernel = sw.kernel;
+                d.kernel = sw.kernel;
             }
-            None => c
-                .details
-                .note("os: system_profiler SPSoftwareDataType failed"),
+            None => d.note("os: system_profiler SPSoftwareDataType failed"),
         }
-        let p = &mut c.posture;
         p.tpm.present = Some(false);
         p.tpm.enabled = Some(false);
         if let Some(on) = self
@@ -88,8 +85,7 @@ impl Collector for MacosCollector {
             .stdout("networksetup", &["-getairportnetwork", "en0"])
             .and_then(|o| parse_airport_network(&o));
         if options.location {
-            c.details
-                .note("location: the macOS location API is not implemented");
+            d.note("location: the macOS location API is not implemented");
         }
         c
     }

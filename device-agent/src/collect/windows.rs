@@ -26,7 +26,7 @@ use policy_core::context::{DiskMethod, OsFamily};
 use policy_core::value::Version;
 use serde_json::{Map, Value};
 
-use super::{app_list, json_objects, Collection, Collector, Options, Output, Runner};
+use super::{app_list, json_objects, Collection, Collector, Options, Runner};
 
 /// Prepended to every PowerShell command: UTF-8 output, errors stop the pipeline.
 const PS_PRELUDE: &str =
@@ -74,10 +74,6 @@ impl WindowsCollector {
             &["-NoProfile", "-NonInteractive", "-Command", &script],
         )
     }
-
-    fn run(&self, program: &str, args: &[&str]) -> Option<Output> {
-        self.runner.run(program, args)
-    }
 }
 
 impl Collector for WindowsCollector {
@@ -87,25 +83,21 @@ impl Collector for WindowsCollector {
 
     fn collect(&self, options: &Options) -> Collection {
         let mut c = Collection::default();
-        let p = &mut c.posture;
-        p.os.family = Some(OsFamily::Windows);
+        let (p, d) = (&mut c.posture, &mut c.details);
+        p.os.family = Some(self.family());
         if let Some((name, version)) = self.ps(commands::OS).and_then(|o| parse_os(&o)) {
             p.os.name = name;
             p.os.version = version.clone();
-            c.details.kernel = version.map(|v| v.to_string());
+            d.kernel = version.map(|v| v.to_string());
         } else {
-            c.details
-                .note("os: Get-CimInstance Win32_OperatingSystem failed");
+            d.note("os: Get-CimInstance Win32_OperatingSystem failed");
         }
-        let p = &mut c.posture;
         if let Some((present, enabled)) = self.ps(commands::TPM).and_then(|o| parse_get_tpm(&o)) {
             p.tpm.present = present;
             p.tpm.enabled = enabled;
         } else {
-            c.details
-                .note("tpm: Get-Tpm failed (administrator rights needed)");
+            d.note("tpm: Get-Tpm failed (administrator rights needed)");
         }
-        let p = &mut c.posture;
         p.tpm.version = self
             .ps(commands::TPM_VERSION)
             .and_then(|o| parse_tpm_spec_version(&o));
@@ -116,17 +108,16 @@ impl Collector for WindowsCollector {
             p.disk.encrypted = Some(encrypted);
             p.disk.method = method;
         } else {
-            c.details
-                .note("disk: Get-BitLockerVolume failed (administrator rights needed)");
+            d.note("disk: Get-BitLockerVolume failed (administrator rights needed)");
         }
-        let p = &mut c.posture;
         p.antivirus = self
             .ps(commands::ANTIVIRUS)
             .and_then(|o| parse_antivirus(&o));
         p.firewall = self.ps(commands::FIREWALL).and_then(|o| parse_firewall(&o));
         p.windows_hello = self
-            .run("dsregcmd.exe", &["/status"])
-            .and_then(|o| o.ok().and_then(parse_dsregcmd_ngc));
+            .runner
+            .stdout("dsregcmd.exe", &["/status"])
+            .and_then(|o| parse_dsregcmd_ngc(&o));
         p.screen_lock = self
             .ps(commands::SCREEN_LOCK)
             .and_then(|o| parse_inactivity_timeout(&o));
@@ -136,14 +127,14 @@ impl Collector for WindowsCollector {
         p.network.ip = super::default_route_ip();
         // chcp 65001: netsh writes UTF-8, so a Japanese SSID arrives intact.
         p.network.ssid = self
-            .run(
+            .runner
+            .stdout(
                 "cmd.exe",
                 &["/d", "/c", "chcp 65001 >nul & netsh wlan show interfaces"],
             )
-            .and_then(|o| o.ok().and_then(parse_netsh_wlan_ssid));
+            .and_then(|o| parse_netsh_wlan_ssid(&o));
         if options.location {
-            c.details
-                .note("location: the Windows location API is not implemented");
+            d.note("location: the Windows location API is not implemented");
         }
         c
     }

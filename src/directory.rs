@@ -193,11 +193,9 @@ pub fn user(config: Option<PathBuf>, cmd: UserCmd) -> Result<ExitCode, Directory
                     .read_to_string(&mut s)
                     .map_err(|e| DirectoryError::Usage(e.to_string()))?;
                 let pw = s.lines().next().unwrap_or_default();
-                if pw.chars().count() < 8 {
-                    return Err(DirectoryError::Usage(
-                        "パスワードは 8 文字以上にしてください".into(),
-                    ));
-                }
+                pdp_server::api::admin::password_acceptable(pw).map_err(|why| {
+                    DirectoryError::Usage(format!("password {why} (パスワードは 8〜1024 文字)"))
+                })?;
                 Some(pdp_server::api::admin::hash_password(pw).map_err(DirectoryError::Usage)?)
             } else {
                 None

@@ -146,11 +146,17 @@ fn check_name(field: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_password(field: &str, p: &str) -> Result<(), ApiError> {
+/// The password rule of the directory (admin API and `rzts user add`): 8 to 1024
+/// characters. `Err` says what is wrong.
+pub fn password_acceptable(p: &str) -> Result<(), &'static str> {
     if p.chars().count() < 8 || p.len() > 1024 {
-        return Err(ApiError::field(field, "must be 8 to 1024 characters"));
+        return Err("must be 8 to 1024 characters");
     }
     Ok(())
+}
+
+fn check_password(field: &str, p: &str) -> Result<(), ApiError> {
+    password_acceptable(p).map_err(|why| ApiError::field(field, why))
 }
 
 /// An argon2id PHC string for a password (CPU-heavy: call off the async threads).

@@ -14,6 +14,10 @@ mod commands;
 mod directory;
 mod serve;
 
+/// See the `mimalloc` entry in Cargo.toml for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// RZTS: zero-trust access policies written in Japanese, compiled once into typed
 /// rules, evaluated deterministically.
 #[derive(Debug, Parser)]

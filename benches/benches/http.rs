@@ -21,8 +21,17 @@
 //! of the load generator's.
 //!
 //! Besides requests per second the table shows the process CPU time per request
-//! (server and load generator together): on a shared machine it is the steadier
-//! measure of what a decision costs compared with a hello-world request.
+//! (server and load generator together) and the busy time of the servers' tokio
+//! worker per request (tokio's runtime metrics): with one worker, that thread is
+//! the bottleneck, and its busy time per request is the steadier measure of what
+//! a decision costs compared with a hello-world request on a shared machine.
+//!
+//! The process uses mimalloc, the allocator of the `rzts` binary, so the decision
+//! server runs here as it does in production (hello-world gets it too).
+
+/// As in the `rzts` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -70,6 +79,9 @@ struct Run {
     cpu: Duration,
     p50: Duration,
     p99: Duration,
+    /// Busy time of the servers' tokio workers during the run (the bottleneck:
+    /// with one worker, its busy time per request bounds the rate).
+    server_busy: Duration,
 }
 
 impl Run {
@@ -80,11 +92,16 @@ impl Run {
     fn cpu_per_request(&self) -> Duration {
         self.cpu / self.requests.max(1) as u32
     }
+    /// Server worker busy time per request.
+    fn busy_per_request(&self) -> Duration {
+        self.server_busy / self.requests.max(1) as u32
+    }
 }
 
 /// Sends `total` requests over `conns` keep-alive connections; every answer must
 /// be 200.
 async fn load(
+    server: &tokio::runtime::Handle,
     addr: SocketAddr,
     conns: usize,
     total: usize,
@@ -93,6 +110,7 @@ async fn load(
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let cpu0 = process_cpu();
+    let busy0 = workers_busy(server);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..conns {
         let next = next.clone();
@@ -125,6 +143,7 @@ async fn load(
     }
     let elapsed = start.elapsed();
     let cpu = process_cpu().saturating_sub(cpu0);
+    let server_busy = workers_busy(server).saturating_sub(busy0);
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     Run {
@@ -133,7 +152,16 @@ async fn load(
         cpu,
         p50: pct(0.50),
         p99: pct(0.99),
+        server_busy,
     }
+}
+
+/// Total busy time of a runtime's workers so far.
+fn workers_busy(rt: &tokio::runtime::Handle) -> Duration {
+    let m = rt.metrics();
+    (0..m.num_workers())
+        .map(|w| m.worker_total_busy_duration(w))
+        .sum()
 }
 
 async fn hello_world() -> SocketAddr {
@@ -317,8 +345,8 @@ fn main() {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(v["decision"], "allow", "{v}");
         }
-        load(hello, conns, requests / 10, hello_req.clone()).await;
-        load(pdp, conns, requests / 10, decide_req.clone()).await;
+        load(&sh, hello, conns, requests / 10, hello_req.clone()).await;
+        load(&sh, pdp, conns, requests / 10, decide_req.clone()).await;
 
         // RZTS_HTTP_ONLY=decide or =hello runs one side alone (for profiling).
         let only = std::env::var("RZTS_HTTP_ONLY").unwrap_or_default();
@@ -335,27 +363,28 @@ fn main() {
         for round in 1..=rounds {
             let mut line = format!("  round {round}:");
             if only != "decide" {
-                let r = load(hello, conns, requests, hello_req.clone()).await;
-                line.push_str(&format!(" hello {:.0}/s", r.rate()));
+                let r = load(&sh, hello, conns, requests, hello_req.clone()).await;
+                line.push_str(&format!(" hello {:.0}/s ({:.2?} busy)", r.rate(), r.busy_per_request()));
                 best(&mut h, r);
             }
             if only != "hello" {
-                let r = load(pdp, conns, requests, decide_req.clone()).await;
-                line.push_str(&format!(" decide {:.0}/s", r.rate()));
+                let r = load(&sh, pdp, conns, requests, decide_req.clone()).await;
+                line.push_str(&format!(" decide {:.0}/s ({:.2?} busy)", r.rate(), r.busy_per_request()));
                 best(&mut d, r);
             }
             eprintln!("{line}");
         }
         let metrics = server.state().metrics.clone();
         let batches = metrics.log_batch_size.count();
+        let commit_mean = metrics.log_commit_latency.sum() / batches.max(1) as f64;
         let (allow, deny) = metrics.decisions();
         sh.spawn(server.shutdown()).await.unwrap().unwrap();
 
         println!();
         println!("HTTP, {conns} keep-alive connections, {requests} requests per run, best of {rounds} alternating rounds; servers on {server_threads} tokio worker(s), load generator on {client_threads}");
         println!(
-            "{:<42} {:>11} {:>9} {:>9} {:>9} {:>13}",
-            "server", "requests/s", "p50", "p99", "vs hello", "CPU/request"
+            "{:<42} {:>11} {:>9} {:>9} {:>9} {:>13} {:>13}",
+            "server", "requests/s", "p50", "p99", "vs hello", "CPU/request", "busy/request"
         );
         let hello_rate = h.as_ref().map_or(f64::NAN, Run::rate);
         for (name, run) in [
@@ -364,21 +393,24 @@ fn main() {
         ] {
             if let Some(r) = run {
                 println!(
-                    "{:<42} {:>11.0} {:>9.2?} {:>9.2?} {:>8.0}% {:>13.2?}",
+                    "{:<42} {:>11.0} {:>9.2?} {:>9.2?} {:>8.0}% {:>13.2?} {:>13.2?}",
                     name,
                     r.rate(),
                     r.p50,
                     r.p99,
                     100.0 * r.rate() / hello_rate,
-                    r.cpu_per_request()
+                    r.cpu_per_request(),
+                    r.busy_per_request()
                 );
             }
         }
-        println!("  (CPU/request: process CPU time of server and load generator together, per request)");
+        println!("  (CPU/request: process CPU time of server and load generator together, per request;");
+        println!("   busy/request: busy time of the servers' tokio worker(s) per request, the bottleneck)");
         println!(
-            "  decisions acknowledged: {} (allow {allow}, deny {deny}); log commits: {batches}, {:.1} records per commit",
+            "  decisions acknowledged: {} (allow {allow}, deny {deny}); log commits: {batches}, {:.1} records per commit, {:.0} µs per commit (write + sync)",
             allow + deny,
-            (allow + deny) as f64 / batches.max(1) as f64
+            (allow + deny) as f64 / batches.max(1) as f64,
+            commit_mean * 1e6
         );
         let decide_rate = d.as_ref().map_or(f64::NAN, Run::rate);
 

@@ -12,8 +12,8 @@
 //!
 //! - [`LogWriter::spawn`]: each batch is one [`Store::append_access`] commit.
 //! - [`LogWriter::spawn_journaled`] (what the server uses): each batch is appended
-//!   to the [`Journal`] and synced; an indexer task then stores the records in the
-//!   store in large batches ([`Store::ingest_access`], idempotent). A store outage
+//!   to the [`Journal`] and synced; an indexer thread then stores the records in
+//!   the store in large batches ([`Store::ingest_access`], idempotent). A store outage
 //!   delays indexing (retried) but not decisions; at start, what the journal holds
 //!   is stored again, so nothing acknowledged is lost in a crash.
 //!   [`LogWriter::sync_index`] waits until everything acknowledged so far is
@@ -91,8 +91,18 @@ const INDEX_BATCH: usize = 16384;
 /// How long the indexer gathers journaled records before storing them.
 const INDEX_GATHER: Duration = Duration::from_millis(250);
 
-/// The journal is emptied once it is this large and fully indexed.
-const JOURNAL_RESET_BYTES: u64 = 32 << 20;
+/// How often the indexer looks for more records while it gathers.
+const INDEX_POLL: Duration = Duration::from_millis(10);
+
+/// Journaled batches the indexer may fall behind by before commits wait for it.
+const INDEX_QUEUE: usize = 256;
+
+/// The indexer thread's nice value (Linux): indexing yields the CPU to deciding.
+const INDEXER_NICE: i32 = 10;
+
+/// The journal is rotated once it is this large (its rotated file is removed
+/// once fully indexed).
+const JOURNAL_ROTATE_BYTES: u64 = 32 << 20;
 
 type Waiter = oneshot::Sender<Result<(), LogError>>;
 
@@ -103,7 +113,12 @@ enum Sink {
         journal: Option<Journal>,
         index: mpsc::Sender<Vec<AccessRecord>>,
         progress: Arc<Progress>,
-        indexer: Option<JoinHandle<()>>,
+        indexer: Option<std::thread::JoinHandle<()>>,
+        /// Records acknowledged when the journal was last rotated, while the
+        /// rotated file exists (it is removed once that many are indexed).
+        rotated_at: Option<u64>,
+        /// The journal is rotated once it is this large.
+        rotate_bytes: u64,
     },
 }
 
@@ -129,6 +144,24 @@ impl LogWriter {
         journal_path: &Path,
         max_batch: usize,
         metrics: Option<Arc<Metrics>>,
+    ) -> Result<(LogWriter, JoinHandle<()>), LogError> {
+        Self::spawn_journaled_rotating(
+            store,
+            journal_path,
+            max_batch,
+            metrics,
+            JOURNAL_ROTATE_BYTES,
+        )
+        .await
+    }
+
+    /// [`LogWriter::spawn_journaled`], rotating the journal at `rotate_bytes`.
+    async fn spawn_journaled_rotating(
+        store: Arc<dyn Store>,
+        journal_path: &Path,
+        max_batch: usize,
+        metrics: Option<Arc<Metrics>>,
+        rotate_bytes: u64,
     ) -> Result<(LogWriter, JoinHandle<()>), LogError> {
         let path = journal_path.to_path_buf();
         let s = store.clone();
@@ -161,18 +194,22 @@ impl LogWriter {
             journaled: AtomicU64::new(0),
             indexed,
         });
-        let (index_tx, index_rx) = mpsc::channel(256);
-        let indexer = tokio::spawn(index_loop(
-            store,
-            index_rx,
-            progress.clone(),
-            metrics.clone(),
-        ));
+        let (index_tx, index_rx) = mpsc::channel(INDEX_QUEUE);
+        let indexer = {
+            let progress = progress.clone();
+            let metrics = metrics.clone();
+            std::thread::Builder::new()
+                .name("rzts-log-indexer".into())
+                .spawn(move || index_loop(store, index_rx, progress, metrics))
+                .map_err(|e| LogError::Journal(format!("cannot start the indexer thread: {e}")))?
+        };
         let sink = Sink::Journal {
             journal: Some(journal),
             index: index_tx,
             progress: progress.clone(),
             indexer: Some(indexer),
+            rotated_at: None,
+            rotate_bytes,
         };
         let (tx, rx) = mpsc::channel(16 * 1024);
         let join = tokio::spawn(run(sink, rx, max_batch.max(1), metrics));
@@ -296,24 +333,48 @@ async fn run(
     }
 }
 
-/// Journaled mode at close: the indexer stores what is queued; the journal is
-/// emptied when the store has everything.
+/// Journaled mode at close: the indexer stores what is queued; the journal (and
+/// a rotated file) is emptied when the store has everything.
 async fn finish(sink: Sink) {
     if let Sink::Journal {
         journal,
         index,
         progress,
         indexer,
+        ..
     } = sink
     {
         drop(index);
-        if let Some(task) = indexer {
-            let _ = task.await;
+        if let Some(thread) = indexer {
+            // The indexer stores what is queued and ends; join it off the runtime.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         let complete = *progress.indexed.borrow() >= progress.journaled.load(Ordering::Acquire);
         if let (true, Some(mut j)) = (complete, journal) {
             let _ = tokio::task::spawn_blocking(move || j.reset()).await;
         }
+    }
+}
+
+/// What a commit did to the journal's files before appending.
+#[derive(Default)]
+struct Rotation {
+    /// The rotated file was removed.
+    removed: bool,
+    /// The journal was rotated.
+    rotated: bool,
+}
+
+impl Rotation {
+    fn run(&mut self, j: &mut Journal, caught_up: bool, full: bool) -> std::io::Result<()> {
+        if caught_up {
+            j.remove_rotated()?;
+            self.removed = true;
+        }
+        if full {
+            self.rotated = j.rotate()?;
+        }
+        Ok(())
     }
 }
 
@@ -324,6 +385,7 @@ async fn commit(
     metrics: Option<&Metrics>,
 ) {
     let n = records.len();
+    let started = std::time::Instant::now();
     let (result, records) = match sink {
         Sink::Store(store) => {
             let s = store.clone();
@@ -334,21 +396,18 @@ async fn commit(
             (r, None)
         }
         Sink::Journal {
-            journal, progress, ..
+            journal,
+            progress,
+            rotated_at,
+            rotate_bytes,
+            ..
         } => {
-            // A large journal is emptied once the store has caught up with it
-            // (the acknowledgements of this batch wait for that, rarely).
-            let full = journal
-                .as_ref()
-                .is_some_and(|j| j.len() > JOURNAL_RESET_BYTES);
-            let reset = if full {
-                let target = progress.journaled.load(Ordering::Acquire);
-                let mut rx = progress.indexed.subscribe();
-                let _ = rx.wait_for(|i| *i >= target).await;
-                true
-            } else {
-                false
-            };
+            // A large journal is rotated rather than emptied, so no commit waits
+            // for the indexer; the rotated file goes once the store has caught up
+            // with it.
+            let journaled = progress.journaled.load(Ordering::Acquire);
+            let caught_up = rotated_at.is_some_and(|at| *progress.indexed.borrow() >= at);
+            let full = journal.as_ref().is_some_and(|j| j.len() > *rotate_bytes);
             let Some(mut j) = journal.take() else {
                 for w in waiters {
                     let _ = w.send(Err(LogError::Closed));
@@ -356,15 +415,23 @@ async fn commit(
                 return;
             };
             let done = tokio::task::spawn_blocking(move || {
-                let r = (if reset { j.reset() } else { Ok(()) })
+                let mut step = Rotation::default();
+                let r = step
+                    .run(&mut j, caught_up, full)
                     .and_then(|()| j.append(&records))
                     .map_err(|e| LogError::Journal(format!("{}: {e}", j.path().display())));
-                (j, r, records)
+                (j, r, records, step)
             })
             .await;
             match done {
-                Ok((j, r, records)) => {
+                Ok((j, r, records, step)) => {
                     *journal = Some(j);
+                    if step.removed {
+                        *rotated_at = None;
+                    }
+                    if step.rotated {
+                        *rotated_at = Some(journaled);
+                    }
                     (r, Some(records))
                 }
                 // The thread panicked with the journal: nothing more can be made
@@ -378,6 +445,8 @@ async fn commit(
     };
     if let Some(m) = metrics {
         m.log_batch_size.observe(n as f64);
+        m.log_commit_latency
+            .observe(started.elapsed().as_secs_f64());
         match &result {
             Ok(()) => m.log_records.fetch_add(n as u64, Ordering::Relaxed),
             Err(_) => m.log_errors.fetch_add(1, Ordering::Relaxed),
@@ -406,42 +475,54 @@ async fn commit(
     }
 }
 
-/// Stores journaled records in large batches, retrying on failure.
-async fn index_loop(
+/// The indexer thread: stores journaled records in the store in large batches,
+/// retrying on failure.
+///
+/// A plain thread at a lower priority rather than a task: the records are
+/// already durable in the journal, so storing them can wait for spare CPU, and
+/// joining, storing and freeing thousands of records never takes the runtime's
+/// workers from the decisions they serve. When it falls behind by
+/// [`INDEX_QUEUE`] batches, commits wait for it (bounded memory).
+fn index_loop(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Vec<AccessRecord>>,
     progress: Arc<Progress>,
     metrics: Option<Arc<Metrics>>,
 ) {
-    while let Some(mut batch) = rx.recv().await {
+    lower_priority();
+    while let Some(mut batch) = rx.blocking_recv() {
         // Gather for a moment: one transaction per many group commits writes each
         // hot index page once instead of once per small commit.
-        let gather = tokio::time::sleep(INDEX_GATHER);
-        tokio::pin!(gather);
-        while batch.len() < INDEX_BATCH {
-            tokio::select! {
-                more = rx.recv() => match more {
-                    Some(more) => batch.extend(more),
-                    None => break,
-                },
-                _ = &mut gather => break,
+        let deadline = std::time::Instant::now() + INDEX_GATHER;
+        let mut open = true;
+        while open && batch.len() < INDEX_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.extend(more),
+                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    std::thread::sleep(left.min(INDEX_POLL));
+                }
             }
         }
-        let n = batch.len() as u64;
-        let batch = Arc::new(batch);
         let mut backoff = Duration::from_millis(50);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let (s, b) = (store.clone(), batch.clone());
-            let r = tokio::task::spawn_blocking(move || s.ingest_access(&b)).await;
-            match r {
+            // A panicking store is a failure like any other: retried, and the
+            // records stay in the journal until stored.
+            let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.ingest_access(&batch)
+            }));
+            let e = match stored {
                 Ok(Ok(_)) => break,
-                Ok(Err(e)) => {
-                    tracing::error!(records = n, error = %e, "storing journaled access records failed; retrying");
-                }
-                Err(e) => tracing::error!(error = %e, "access-log indexer thread failed; retrying"),
-            }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "the store panicked".to_string(),
+            };
+            tracing::error!(records = batch.len(), error = %e, "storing journaled access records failed; retrying");
             if let Some(m) = &metrics {
                 m.log_index_errors.fetch_add(1, Ordering::Relaxed);
             }
@@ -449,14 +530,121 @@ async fn index_loop(
                 // Shutting down with the store unavailable: the records stay in
                 // the journal (not emptied) and are stored at the next start.
                 tracing::error!(
-                    records = n,
+                    records = batch.len(),
                     "access records left in the journal for the next start"
                 );
                 return;
             }
-            tokio::time::sleep(backoff).await;
+            std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
+        let n = batch.len() as u64;
+        drop(batch);
         progress.indexed.send_modify(|i| *i += n);
+    }
+}
+
+/// Lowers the calling thread's CPU priority (Linux only; elsewhere a no-op).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux a thread id names just this thread.
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), INDEXER_NICE) {
+            tracing::debug!(error = %e, "could not lower the indexer's priority");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone as _, Utc};
+    use policy_core::decision::{Effect, Reason};
+
+    fn record(i: usize) -> AccessRecord {
+        AccessRecord {
+            decision_id: format!("R{i:06}"),
+            // Fixed, so every journal line has the same length.
+            time: Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
+            pep: "api".into(),
+            target: "github".into(),
+            user: Some("tanaka".into()),
+            device: None,
+            decision: Effect::Allow,
+            reasons: vec![Reason::new("deny.matched", "拒否条件に該当するため拒否")],
+            auth_method: None,
+            source_ip: None,
+            country: None,
+            anomalies: vec![],
+        }
+    }
+
+    fn stored(store: &Arc<dyn Store>) -> Vec<String> {
+        let q = crate::model::LogQuery {
+            limit: Some(10_000),
+            ..Default::default()
+        };
+        let mut ids: Vec<String> = store
+            .query_access(&q)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.decision_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_journal_is_rotated_without_waiting_and_removed_once_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite:{}", dir.path().join("log.db").display());
+        let store = crate::store::open(&db).unwrap();
+        let path = dir.path().join("access.journal");
+        let rotated = dir.path().join("access.journal.1");
+        // Rotate once the journal holds more than five records: the seventh
+        // append rotates it, and it holds four (records 6 to 9) when the eleventh
+        // comes, which does not rotate it again.
+        let line = serde_json::to_vec(&record(0)).unwrap().len() as u64 + 1;
+        let (log, join) =
+            LogWriter::spawn_journaled_rotating(store.clone(), &path, 64, None, 5 * line)
+                .await
+                .unwrap();
+        for i in 0..10 {
+            log.append(record(i)).await.unwrap();
+            assert_eq!(rotated.exists(), i >= 6, "after record {i}");
+        }
+        // Everything acknowledged is indexed; the next commit removes the rotated
+        // file, as the store has caught up with it.
+        assert!(log.sync_index(Duration::from_secs(10)).await);
+        log.append(record(10)).await.unwrap();
+        assert!(!rotated.exists(), "the rotated journal was not removed");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 5 * line);
+        log.close().await;
+        join.await.unwrap();
+        let expected: Vec<String> = (0..=10).map(|i| format!("R{i:06}")).collect();
+        assert_eq!(stored(&store), expected);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_in_a_rotated_journal_survive_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.journal");
+        // What a crash leaves: a rotated journal and a current one, neither stored.
+        let (mut j, _) = Journal::open(&path).unwrap();
+        j.append(&[record(1), record(2)]).unwrap();
+        assert!(j.rotate().unwrap());
+        j.append(&[record(3)]).unwrap();
+        drop(j);
+        let db = format!("sqlite:{}", dir.path().join("log.db").display());
+        let store = crate::store::open(&db).unwrap();
+        let (log, join) = LogWriter::spawn_journaled(store.clone(), &path, 64, None)
+            .await
+            .unwrap();
+        assert_eq!(stored(&store), ["R000001", "R000002", "R000003"]);
+        assert!(!dir.path().join("access.journal.1").exists());
+        log.close().await;
+        join.await.unwrap();
     }
 }

@@ -49,6 +49,11 @@ impl Histogram {
         self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
+    /// The sum of all observations.
+    pub fn sum(&self) -> f64 {
+        self.sum_units.load(Ordering::Relaxed) as f64 / self.scale
+    }
+
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         let mut cumulative = 0u64;
@@ -79,6 +84,8 @@ pub struct Metrics {
     pub decision_latency: Histogram,
     /// Records per access-log commit.
     pub log_batch_size: Histogram,
+    /// Time one access-log commit took to be durable (write and sync).
+    pub log_commit_latency: Histogram,
     /// Access records committed.
     pub log_records: AtomicU64,
     /// Access-log commits that failed (their decisions were not acknowledged).
@@ -114,6 +121,7 @@ impl Default for Metrics {
             decisions_deny: AtomicU64::new(0),
             decision_latency: Histogram::new(LATENCY_BOUNDS, 1e6),
             log_batch_size: Histogram::new(BATCH_BOUNDS, 1.0),
+            log_commit_latency: Histogram::new(LATENCY_BOUNDS, 1e6),
             log_records: AtomicU64::new(0),
             log_errors: AtomicU64::new(0),
             log_index_errors: AtomicU64::new(0),
@@ -182,6 +190,11 @@ impl Metrics {
             &mut out,
             "rzts_log_batch_size",
             "Access records per group commit.",
+        );
+        self.log_commit_latency.render(
+            &mut out,
+            "rzts_log_commit_seconds",
+            "Time one access-log group commit took to be durable (write and sync).",
         );
         let counters: [(&str, &str, &AtomicU64); 9] = [
             (

@@ -377,6 +377,7 @@ fn main() {
         let metrics = server.state().metrics.clone();
         let batches = metrics.log_batch_size.count();
         let commit_mean = metrics.log_commit_latency.sum() / batches.max(1) as f64;
+        let catchups = metrics.log_index_catchups.load(Ordering::Relaxed);
         let (allow, deny) = metrics.decisions();
         sh.spawn(server.shutdown()).await.unwrap().unwrap();
 
@@ -412,6 +413,7 @@ fn main() {
             (allow + deny) as f64 / batches.max(1) as f64,
             commit_mean * 1e6
         );
+        println!("  access-log indexer: read missed batches back from the journal {catchups} time(s)");
         let decide_rate = d.as_ref().map_or(f64::NAN, Run::rate);
 
         // ---- 2. durable log ingest through the log writer (on the server runtime) ----

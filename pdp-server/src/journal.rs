@@ -16,11 +16,16 @@
 //! started) and removes the rotated file once the store has caught up with it.
 //! Recovery reads the rotated file first, then the current one.
 //!
+//! Records have ordinals: the n-th record appended since the journal was opened
+//! has ordinal n. The indexer normally receives each batch from memory; when it
+//! missed some (it fell behind and the writer would not wait for it), it reads them
+//! back through a [`Snapshot`] from the ordinal it has stored up to.
+//!
 //! A line is acknowledged only after it is synced, so a torn last line (a crash in
 //! the middle of a write) was never acknowledged and is dropped at recovery.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::model::AccessRecord;
@@ -32,6 +37,24 @@ pub struct Journal {
     path: PathBuf,
     len: u64,
     regular: bool,
+    /// Records appended since opening: the next record's ordinal.
+    appended: u64,
+    /// Ordinal of the current file's first record.
+    base: u64,
+    /// Ordinal of the rotated file's first record, while there is one.
+    rotated_base: Option<u64>,
+    /// A failed append could not be undone: nothing more is appended.
+    broken: bool,
+}
+
+/// The journal's files as they were at one moment, opened for reading: every
+/// record with an ordinal below [`Snapshot::end`] is in them.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// (file, ordinal of its first record, bytes to read)
+    parts: Vec<(File, u64, u64)>,
+    end: u64,
+    path: PathBuf,
 }
 
 /// What [`Journal::open`] found in the file.
@@ -85,6 +108,10 @@ impl Journal {
                 path: path.to_path_buf(),
                 len,
                 regular,
+                appended: 0,
+                base: 0,
+                rotated_base: None,
+                broken: false,
             },
             recovered,
         ))
@@ -100,34 +127,86 @@ impl Journal {
             return Ok(false);
         }
         std::fs::rename(&self.path, &rotated)?;
-        let file = open_append(&self.path)?;
-        sync_parent(&self.path)?;
-        self.file = file;
+        // From here the old file is the rotated one, whatever happens next.
+        self.rotated_base = Some(self.base);
+        self.base = self.appended;
+        match open_append(&self.path) {
+            Ok(file) => self.file = file,
+            Err(e) => {
+                self.broken = true;
+                return Err(e);
+            }
+        }
         self.len = 0;
+        sync_parent(&self.path)?;
         Ok(true)
+    }
+
+    /// Whether a rotated file waits to be removed, and the ordinal its records
+    /// end at (the store must hold every record below it first).
+    pub fn rotated_until(&self) -> Option<u64> {
+        self.rotated_base.map(|_| self.base)
     }
 
     /// Removes the rotated file, if there is one: call only when the store
     /// durably holds every record in it.
     pub fn remove_rotated(&mut self) -> std::io::Result<()> {
         match std::fs::remove_file(rotated_path(&self.path)) {
-            Ok(()) => sync_parent(&self.path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
+        self.rotated_base = None;
+        sync_parent(&self.path)
     }
 
-    /// Appends records and syncs them; when this returns `Ok` they are durable.
-    pub fn append(&mut self, records: &[AccessRecord]) -> std::io::Result<()> {
+    /// Appends records and syncs them; when this returns `Ok` they are durable,
+    /// with the ordinals from the returned one on. A failed append is cut off
+    /// again, so no torn line sits between acknowledged ones.
+    pub fn append(&mut self, records: &[AccessRecord]) -> std::io::Result<u64> {
+        if self.broken {
+            return Err(std::io::Error::other(
+                "an earlier failed write could not be undone; restart to recover",
+            ));
+        }
         let mut buf = Vec::with_capacity(records.len() * 400);
         for r in records {
             serde_json::to_writer(&mut buf, r).map_err(std::io::Error::other)?;
             buf.push(b'\n');
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()?;
+        if let Err(e) = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data())
+        {
+            if self.regular && self.file.set_len(self.len).is_err() {
+                self.broken = true;
+            }
+            return Err(e);
+        }
         self.len += buf.len() as u64;
-        Ok(())
+        let first = self.appended;
+        self.appended += records.len() as u64;
+        Ok(first)
+    }
+
+    /// Opens the journal's files for reading as they are now (see [`Snapshot`]).
+    pub fn snapshot(&self) -> std::io::Result<Snapshot> {
+        if !self.regular {
+            return Err(std::io::Error::other("the journal is not a regular file"));
+        }
+        let mut parts = Vec::with_capacity(2);
+        if let Some(base) = self.rotated_base {
+            let f = File::open(rotated_path(&self.path))?;
+            let len = f.metadata()?.len();
+            parts.push((f, base, len));
+        }
+        parts.push((File::open(&self.path)?, self.base, self.len));
+        Ok(Snapshot {
+            parts,
+            end: self.appended,
+            path: self.path.clone(),
+        })
     }
 
     /// Empties the journal: call only when the store durably holds every record
@@ -141,6 +220,7 @@ impl Journal {
             self.file.sync_all()?;
             self.len = 0;
         }
+        self.base = self.appended;
         Ok(())
     }
 
@@ -158,6 +238,71 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+impl Snapshot {
+    /// The ordinal after the last record in the snapshot.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Reads the records with ordinals from `from` to [`Snapshot::end`], in order,
+    /// handing them to `each` in chunks of at most `chunk`; stops at the first
+    /// error `each` returns. A line that does not parse keeps its ordinal and is
+    /// skipped (and logged).
+    pub fn read_from<E>(
+        self,
+        from: u64,
+        chunk: usize,
+        mut each: impl FnMut(Vec<AccessRecord>) -> Result<(), E>,
+    ) -> Result<(), SnapshotError<E>> {
+        let mut out = Vec::new();
+        for (file, base, len) in self.parts {
+            let mut ordinal = base;
+            let mut reader = BufReader::new(file.take(len));
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                if reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(SnapshotError::Io)?
+                    == 0
+                {
+                    break;
+                }
+                if line.last() != Some(&b'\n') || ordinal >= self.end {
+                    break;
+                }
+                if ordinal >= from {
+                    match serde_json::from_slice::<AccessRecord>(&line[..line.len() - 1]) {
+                        Ok(r) => out.push(r),
+                        Err(e) => {
+                            tracing::error!(journal = %self.path.display(), error = %e, "skipping a corrupt access-journal line")
+                        }
+                    }
+                    if out.len() >= chunk.max(1) {
+                        each(std::mem::take(&mut out)).map_err(SnapshotError::Each)?;
+                    }
+                }
+                ordinal += 1;
+            }
+        }
+        if !out.is_empty() {
+            each(out).map_err(SnapshotError::Each)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why [`Snapshot::read_from`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError<E> {
+    /// Reading the journal failed.
+    #[error("reading the access journal: {0}")]
+    Io(std::io::Error),
+    /// The callback failed.
+    #[error("{0}")]
+    Each(E),
 }
 
 /// Where [`Journal::rotate`] moves the journal.

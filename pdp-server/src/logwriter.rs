@@ -14,20 +14,22 @@
 //! - [`LogWriter::spawn_journaled`] (what the server uses): each batch is appended
 //!   to the [`Journal`] and synced; an indexer thread then stores the records in
 //!   the store in large batches ([`Store::ingest_access`], idempotent). A store outage
-//!   delays indexing (retried) but not decisions; at start, what the journal holds
+//!   or a starved indexer delays indexing but never decisions: the writer hands
+//!   batches over without waiting, and when the indexer's queue is full it reads
+//!   the batches it missed back from the journal. At start, what the journal holds
 //!   is stored again, so nothing acknowledged is lost in a crash.
 //!   [`LogWriter::sync_index`] waits until everything acknowledged so far is
 //!   queryable in the store.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::journal::Journal;
+use crate::journal::{Journal, SnapshotError};
 use crate::metrics::Metrics;
 use crate::model::AccessRecord;
 use crate::store::Store;
@@ -57,10 +59,13 @@ enum Msg {
 /// How far the journal and the store are (journaled mode).
 #[derive(Debug)]
 struct Progress {
-    /// Records acknowledged (durable in the journal), ever.
+    /// Records acknowledged (durable in the journal) since the start.
     journaled: AtomicU64,
-    /// Records stored by the indexer, ever.
+    /// Every record with a journal ordinal below this is in the store.
     indexed: watch::Sender<u64>,
+    /// Set when a batch could not be handed to the indexer (its queue was full):
+    /// it must read it back from the journal.
+    missed: AtomicBool,
 }
 
 /// A handle to the writer task; cheap to clone.
@@ -94,10 +99,13 @@ const INDEX_GATHER: Duration = Duration::from_millis(250);
 /// How often the indexer looks for more records while it gathers.
 const INDEX_POLL: Duration = Duration::from_millis(10);
 
-/// Journaled batches the indexer may fall behind by before commits wait for it.
+/// Journaled batches queued for the indexer in memory; beyond that it reads them
+/// back from the journal.
 const INDEX_QUEUE: usize = 256;
 
-/// The indexer thread's nice value (Linux): indexing yields the CPU to deciding.
+/// The indexer thread's nice value (Linux): indexing yields the CPU to deciding,
+/// but is never starved (the idle scheduling class measured no better, and could
+/// leave the journal growing while other processes keep the CPUs busy).
 const INDEXER_NICE: i32 = 10;
 
 /// The journal is rotated once it is this large (its rotated file is removed
@@ -110,16 +118,37 @@ type Waiter = oneshot::Sender<Result<(), LogError>>;
 enum Sink {
     Store(Arc<dyn Store>),
     Journal {
-        journal: Option<Journal>,
-        index: mpsc::Sender<Vec<AccessRecord>>,
+        /// Shared with the indexer, which reads missed batches back from it.
+        journal: Arc<Mutex<Journal>>,
+        index: Option<mpsc::Sender<IndexBatch>>,
         progress: Arc<Progress>,
         indexer: Option<std::thread::JoinHandle<()>>,
-        /// Records acknowledged when the journal was last rotated, while the
-        /// rotated file exists (it is removed once that many are indexed).
-        rotated_at: Option<u64>,
         /// The journal is rotated once it is this large.
         rotate_bytes: u64,
     },
+}
+
+/// One journaled batch, handed to the indexer.
+struct IndexBatch {
+    /// The journal ordinal of the first record.
+    first: u64,
+    records: Vec<AccessRecord>,
+}
+
+/// Sizes the tests make small.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    rotate_bytes: u64,
+    index_queue: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            rotate_bytes: JOURNAL_ROTATE_BYTES,
+            index_queue: INDEX_QUEUE,
+        }
+    }
 }
 
 impl LogWriter {
@@ -145,23 +174,16 @@ impl LogWriter {
         max_batch: usize,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<(LogWriter, JoinHandle<()>), LogError> {
-        Self::spawn_journaled_rotating(
-            store,
-            journal_path,
-            max_batch,
-            metrics,
-            JOURNAL_ROTATE_BYTES,
-        )
-        .await
+        Self::spawn_journaled_tuned(store, journal_path, max_batch, metrics, Tuning::default())
+            .await
     }
 
-    /// [`LogWriter::spawn_journaled`], rotating the journal at `rotate_bytes`.
-    async fn spawn_journaled_rotating(
+    async fn spawn_journaled_tuned(
         store: Arc<dyn Store>,
         journal_path: &Path,
         max_batch: usize,
         metrics: Option<Arc<Metrics>>,
-        rotate_bytes: u64,
+        tuning: Tuning,
     ) -> Result<(LogWriter, JoinHandle<()>), LogError> {
         let path = journal_path.to_path_buf();
         let s = store.clone();
@@ -188,28 +210,33 @@ impl LogWriter {
         })
         .await
         .map_err(|e| LogError::Journal(format!("recovery task failed: {e}")))??;
+        let journal = Arc::new(Mutex::new(journal));
 
         let (indexed, _) = watch::channel(0);
         let progress = Arc::new(Progress {
             journaled: AtomicU64::new(0),
             indexed,
+            missed: AtomicBool::new(false),
         });
-        let (index_tx, index_rx) = mpsc::channel(INDEX_QUEUE);
+        let (index_tx, index_rx) = mpsc::channel(tuning.index_queue.max(1));
         let indexer = {
-            let progress = progress.clone();
-            let metrics = metrics.clone();
+            let indexer = Indexer {
+                store,
+                journal: journal.clone(),
+                progress: progress.clone(),
+                metrics: metrics.clone(),
+            };
             std::thread::Builder::new()
                 .name("rzts-log-indexer".into())
-                .spawn(move || index_loop(store, index_rx, progress, metrics))
+                .spawn(move || indexer.run(index_rx))
                 .map_err(|e| LogError::Journal(format!("cannot start the indexer thread: {e}")))?
         };
         let sink = Sink::Journal {
-            journal: Some(journal),
-            index: index_tx,
+            journal,
+            index: Some(index_tx),
             progress: progress.clone(),
             indexer: Some(indexer),
-            rotated_at: None,
-            rotate_bytes,
+            rotate_bytes: tuning.rotate_bytes,
         };
         let (tx, rx) = mpsc::channel(16 * 1024);
         let join = tokio::spawn(run(sink, rx, max_batch.max(1), metrics));
@@ -333,8 +360,8 @@ async fn run(
     }
 }
 
-/// Journaled mode at close: the indexer stores what is queued; the journal (and
-/// a rotated file) is emptied when the store has everything.
+/// Journaled mode at close: the indexer stores what is left; the journal (and a
+/// rotated file) is emptied when the store has everything.
 async fn finish(sink: Sink) {
     if let Sink::Journal {
         journal,
@@ -346,36 +373,32 @@ async fn finish(sink: Sink) {
     {
         drop(index);
         if let Some(thread) = indexer {
-            // The indexer stores what is queued and ends; join it off the runtime.
+            // The indexer stores what is left and ends; join it off the runtime.
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         let complete = *progress.indexed.borrow() >= progress.journaled.load(Ordering::Acquire);
-        if let (true, Some(mut j)) = (complete, journal) {
-            let _ = tokio::task::spawn_blocking(move || j.reset()).await;
+        if complete {
+            let _ = tokio::task::spawn_blocking(move || {
+                let mut j = journal.lock().map_err(|_| ())?;
+                j.reset().map_err(|e| {
+                    tracing::warn!(error = %e, "could not empty the access journal at close");
+                })
+            })
+            .await;
         }
     }
 }
 
-/// What a commit did to the journal's files before appending.
-#[derive(Default)]
-struct Rotation {
-    /// The rotated file was removed.
-    removed: bool,
-    /// The journal was rotated.
-    rotated: bool,
-}
-
-impl Rotation {
-    fn run(&mut self, j: &mut Journal, caught_up: bool, full: bool) -> std::io::Result<()> {
-        if caught_up {
-            j.remove_rotated()?;
-            self.removed = true;
-        }
-        if full {
-            self.rotated = j.rotate()?;
-        }
-        Ok(())
+/// Before appending: removes the rotated file once the store holds all of it, and
+/// rotates a full journal (which waits while a rotated file is still there).
+fn maintain(j: &mut Journal, indexed: u64, rotate_bytes: u64) -> std::io::Result<()> {
+    if j.rotated_until().is_some_and(|until| indexed >= until) {
+        j.remove_rotated()?;
     }
+    if j.len() > rotate_bytes {
+        j.rotate()?;
+    }
+    Ok(())
 }
 
 async fn commit(
@@ -386,56 +409,44 @@ async fn commit(
 ) {
     let n = records.len();
     let started = std::time::Instant::now();
-    let (result, records) = match sink {
+    let (result, batch) = match sink {
         Sink::Store(store) => {
             let s = store.clone();
             let r = tokio::task::spawn_blocking(move || s.append_access(&records))
                 .await
                 .map_err(|e| LogError::Store(format!("writer thread failed: {e}")))
-                .and_then(|r| r.map_err(|e| LogError::Store(e.to_string())));
+                .and_then(|r| r.map(|_| ()).map_err(|e| LogError::Store(e.to_string())));
             (r, None)
         }
         Sink::Journal {
             journal,
             progress,
-            rotated_at,
             rotate_bytes,
             ..
         } => {
-            // A large journal is rotated rather than emptied, so no commit waits
-            // for the indexer; the rotated file goes once the store has caught up
-            // with it.
-            let journaled = progress.journaled.load(Ordering::Acquire);
-            let caught_up = rotated_at.is_some_and(|at| *progress.indexed.borrow() >= at);
-            let full = journal.as_ref().is_some_and(|j| j.len() > *rotate_bytes);
-            let Some(mut j) = journal.take() else {
-                for w in waiters {
-                    let _ = w.send(Err(LogError::Closed));
-                }
-                return;
-            };
+            let (journal, rotate_bytes) = (journal.clone(), *rotate_bytes);
+            let indexed = *progress.indexed.borrow();
             let done = tokio::task::spawn_blocking(move || {
-                let mut step = Rotation::default();
-                let r = step
-                    .run(&mut j, caught_up, full)
+                // A poisoned lock means an append panicked half-way: nothing more
+                // can be made durable, so every later decision is refused.
+                let Ok(mut j) = journal.lock() else {
+                    return (
+                        Err(LogError::Journal(
+                            "the access journal is unusable after a failure; restart to recover"
+                                .into(),
+                        )),
+                        records,
+                    );
+                };
+                let r = maintain(&mut j, indexed, rotate_bytes)
                     .and_then(|()| j.append(&records))
                     .map_err(|e| LogError::Journal(format!("{}: {e}", j.path().display())));
-                (j, r, records, step)
+                (r, records)
             })
             .await;
             match done {
-                Ok((j, r, records, step)) => {
-                    *journal = Some(j);
-                    if step.removed {
-                        *rotated_at = None;
-                    }
-                    if step.rotated {
-                        *rotated_at = Some(journaled);
-                    }
-                    (r, Some(records))
-                }
-                // The thread panicked with the journal: nothing more can be made
-                // durable, so every later decision is refused (fail closed).
+                Ok((Ok(first), records)) => (Ok(()), Some(IndexBatch { first, records })),
+                Ok((Err(e), _)) => (Err(e), None),
                 Err(e) => (
                     Err(LogError::Journal(format!("journal thread failed: {e}"))),
                     None,
@@ -456,18 +467,17 @@ async fn commit(
         tracing::error!(records = n, error = %e, "access log commit failed; decisions not acknowledged");
     }
     if let (
-        Ok(()),
-        Some(records),
+        Some(batch),
         Sink::Journal {
             index, progress, ..
         },
-    ) = (&result, records, &*sink)
+    ) = (batch, &*sink)
     {
         progress.journaled.fetch_add(n as u64, Ordering::AcqRel);
-        // Bounded: when the store falls far behind, acknowledgements slow down
-        // instead of memory growing.
-        if index.send(records).await.is_err() {
-            tracing::error!("access-log indexer stopped; records stay in the journal");
+        // Never wait for the indexer: when its queue is full it reads this batch
+        // back from the journal later.
+        if let Some(Err(_)) = index.as_ref().map(|i| i.try_send(batch)) {
+            progress.missed.store(true, Ordering::Release);
         }
     }
     for w in waiters {
@@ -475,72 +485,178 @@ async fn commit(
     }
 }
 
-/// The indexer thread: stores journaled records in the store in large batches,
-/// retrying on failure.
+/// The indexer: stores journaled records in the store in large batches.
 ///
-/// A plain thread at a lower priority rather than a task: the records are
-/// already durable in the journal, so storing them can wait for spare CPU, and
-/// joining, storing and freeing thousands of records never takes the runtime's
-/// workers from the decisions they serve. When it falls behind by
-/// [`INDEX_QUEUE`] batches, commits wait for it (bounded memory).
-fn index_loop(
+/// A plain thread at a lower priority rather than a task: the records are already
+/// durable in the journal, so storing them can wait for spare CPU, and joining,
+/// storing and freeing thousands of records never takes the runtime's workers.
+/// Batches come from memory; those the writer could not hand over (the queue was
+/// full: a stalled store, a busy machine) are read back from the journal, so
+/// however far it falls behind, no commit waits for it and memory stays bounded.
+struct Indexer {
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<Vec<AccessRecord>>,
+    journal: Arc<Mutex<Journal>>,
     progress: Arc<Progress>,
     metrics: Option<Arc<Metrics>>,
-) {
-    lower_priority();
-    while let Some(mut batch) = rx.blocking_recv() {
-        // Gather for a moment: one transaction per many group commits writes each
-        // hot index page once instead of once per small commit.
-        let deadline = std::time::Instant::now() + INDEX_GATHER;
-        let mut open = true;
-        while open && batch.len() < INDEX_BATCH {
-            match rx.try_recv() {
-                Ok(more) => batch.extend(more),
-                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    std::thread::sleep(left.min(INDEX_POLL));
+}
+
+impl Indexer {
+    fn run(self, mut rx: mpsc::Receiver<IndexBatch>) {
+        lower_priority();
+        // Every record with an ordinal below `next` is stored.
+        let mut next = 0u64;
+        loop {
+            // Before waiting: anything the writer could not hand over (its queue
+            // was full) is read back now; batches still queued come first.
+            if rx.is_empty() && self.progress.missed.load(Ordering::Acquire) {
+                match self.catch_up(next, &rx) {
+                    Some(end) => next = self.stored_up_to(next, end),
+                    None => return,
                 }
             }
+            let Some(first) = rx.blocking_recv() else {
+                break;
+            };
+            let mut batches = vec![first];
+            let mut count = batches[0].records.len();
+            // Gather for a moment: one transaction per many group commits writes
+            // each hot index page once instead of once per small commit.
+            let deadline = std::time::Instant::now() + INDEX_GATHER;
+            while count < INDEX_BATCH {
+                match rx.try_recv() {
+                    Ok(b) => {
+                        count += b.records.len();
+                        batches.push(b);
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        let left = deadline.saturating_duration_since(std::time::Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        std::thread::sleep(left.min(INDEX_POLL));
+                    }
+                }
+            }
+            let mut records = Vec::with_capacity(count);
+            let mut end = next;
+            let mut missed = false;
+            for b in batches {
+                let b_end = b.first + b.records.len() as u64;
+                if b_end <= end {
+                    continue; // already read back from the journal
+                }
+                if b.first > end {
+                    missed = true; // batches in between were not handed over
+                    break;
+                }
+                let skip = usize::try_from(end - b.first).unwrap_or(usize::MAX);
+                records.extend(b.records.into_iter().skip(skip));
+                end = b_end;
+            }
+            let end = if missed {
+                drop(records);
+                self.catch_up(next, &rx)
+            } else if self.store_batch(&records, &rx) {
+                Some(end)
+            } else {
+                None
+            };
+            match end {
+                Some(end) => next = self.stored_up_to(next, end),
+                None => return,
+            }
+        }
+        // Closed: whatever was not handed over is read back before stopping.
+        if next < self.progress.journaled.load(Ordering::Acquire) {
+            if let Some(end) = self.catch_up(next, &rx) {
+                self.stored_up_to(next, end);
+            }
+        }
+    }
+
+    /// Publishes progress; returns the new mark.
+    fn stored_up_to(&self, next: u64, end: u64) -> u64 {
+        let next = next.max(end);
+        self.progress.indexed.send_replace(next);
+        next
+    }
+
+    /// Stores every journaled record from ordinal `from` on, read back from the
+    /// journal; returns the ordinal it stored up to, or `None` when it gave up
+    /// (shutting down with the store unavailable).
+    fn catch_up(&self, from: u64, rx: &mpsc::Receiver<IndexBatch>) -> Option<u64> {
+        if let Some(m) = &self.metrics {
+            m.log_index_catchups.fetch_add(1, Ordering::Relaxed);
+        }
+        // Cleared before the snapshot: a batch missed after it sets it again.
+        self.progress.missed.store(false, Ordering::Release);
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let snapshot = match self.journal.lock() {
+                Ok(j) => j.snapshot(),
+                Err(_) => Err(std::io::Error::other("the journal lock is poisoned")),
+            };
+            let read = snapshot.map_err(SnapshotError::Io).and_then(|snap| {
+                let end = snap.end();
+                snap.read_from(from, INDEX_BATCH, |chunk| {
+                    if self.store_batch(&chunk, rx) {
+                        Ok(())
+                    } else {
+                        Err("gave up")
+                    }
+                })
+                .map(|()| end)
+            });
+            match read {
+                Ok(end) => return Some(end),
+                Err(SnapshotError::Each(_)) => return None,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading missed access records back from the journal failed; retrying");
+                    if rx.is_closed() {
+                        return None;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Stores records, retrying on failure; false when it gave up (shutting down
+    /// with the store unavailable: the records stay in the journal, which is not
+    /// emptied, and are stored at the next start).
+    fn store_batch(&self, records: &[AccessRecord], rx: &mpsc::Receiver<IndexBatch>) -> bool {
+        if records.is_empty() {
+            return true;
         }
         let mut backoff = Duration::from_millis(50);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            // A panicking store is a failure like any other: retried, and the
-            // records stay in the journal until stored.
+            // A panicking store is a failure like any other.
             let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                store.ingest_access(&batch)
+                self.store.ingest_access(records)
             }));
             let e = match stored {
-                Ok(Ok(_)) => break,
+                Ok(Ok(_)) => return true,
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => "the store panicked".to_string(),
             };
-            tracing::error!(records = batch.len(), error = %e, "storing journaled access records failed; retrying");
-            if let Some(m) = &metrics {
+            tracing::error!(records = records.len(), error = %e, "storing journaled access records failed; retrying");
+            if let Some(m) = &self.metrics {
                 m.log_index_errors.fetch_add(1, Ordering::Relaxed);
             }
             if rx.is_closed() && attempts >= 3 {
-                // Shutting down with the store unavailable: the records stay in
-                // the journal (not emptied) and are stored at the next start.
                 tracing::error!(
-                    records = batch.len(),
+                    records = records.len(),
                     "access records left in the journal for the next start"
                 );
-                return;
+                return false;
             }
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-        let n = batch.len() as u64;
-        drop(batch);
-        progress.indexed.send_modify(|i| *i += n);
     }
 }
 
@@ -606,10 +722,13 @@ mod tests {
         // append rotates it, and it holds four (records 6 to 9) when the eleventh
         // comes, which does not rotate it again.
         let line = serde_json::to_vec(&record(0)).unwrap().len() as u64 + 1;
-        let (log, join) =
-            LogWriter::spawn_journaled_rotating(store.clone(), &path, 64, None, 5 * line)
-                .await
-                .unwrap();
+        let tuning = Tuning {
+            rotate_bytes: 5 * line,
+            ..Tuning::default()
+        };
+        let (log, join) = LogWriter::spawn_journaled_tuned(store.clone(), &path, 64, None, tuning)
+            .await
+            .unwrap();
         for i in 0..10 {
             log.append(record(i)).await.unwrap();
             assert_eq!(rotated.exists(), i >= 6, "after record {i}");
@@ -646,5 +765,59 @@ mod tests {
         assert!(!dir.path().join("access.journal.1").exists());
         log.close().await;
         join.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_indexer_never_holds_up_decisions_and_catches_up_from_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("log.db");
+        let store = crate::store::open(&format!("sqlite:{}", db_path.display())).unwrap();
+        let path = dir.path().join("access.journal");
+        let metrics = Arc::new(Metrics::default());
+        // A queue of one batch, and small journal files, so the indexer misses
+        // batches and some of them are in a rotated file by the time it reads.
+        let line = serde_json::to_vec(&record(0)).unwrap().len() as u64 + 1;
+        let tuning = Tuning {
+            rotate_bytes: 40 * line,
+            index_queue: 1,
+        };
+        let (log, join) = LogWriter::spawn_journaled_tuned(
+            store.clone(),
+            &path,
+            8,
+            Some(metrics.clone()),
+            tuning,
+        )
+        .await
+        .unwrap();
+        // Another connection holds the database's write lock: the indexer cannot
+        // store anything (it retries), as with a stalled or starved indexer.
+        let blocker = rusqlite::Connection::open(&db_path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = std::time::Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..300 {
+            let log = log.clone();
+            tasks.spawn(async move { log.append(record(i)).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap().unwrap();
+        }
+        // Every decision was acknowledged while nothing could be stored.
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(!log.sync_index(Duration::from_millis(100)).await);
+        assert!(stored(&store).is_empty());
+        blocker.execute_batch("ROLLBACK").unwrap();
+        drop(blocker);
+        // Released: the indexer stores what it had and reads the rest back.
+        assert!(log.sync_index(Duration::from_secs(20)).await);
+        assert!(metrics.log_index_catchups.load(Ordering::Relaxed) >= 1);
+        let expected: Vec<String> = (0..300).map(|i| format!("R{i:06}")).collect();
+        assert_eq!(stored(&store), expected);
+        log.close().await;
+        join.await.unwrap();
+        assert_eq!(stored(&store), expected);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert!(!dir.path().join("access.journal.1").exists());
     }
 }

@@ -92,6 +92,8 @@ pub struct Metrics {
     pub log_errors: AtomicU64,
     /// Failed attempts to store journaled access records (retried).
     pub log_index_errors: AtomicU64,
+    /// Times the indexer read records it had missed back from the journal.
+    pub log_index_catchups: AtomicU64,
     /// Successful policy reloads.
     pub reloads: AtomicU64,
     /// Failed policy reloads.
@@ -125,6 +127,7 @@ impl Default for Metrics {
             log_records: AtomicU64::new(0),
             log_errors: AtomicU64::new(0),
             log_index_errors: AtomicU64::new(0),
+            log_index_catchups: AtomicU64::new(0),
             reloads: AtomicU64::new(0),
             reload_errors: AtomicU64::new(0),
             policy_error: AtomicU64::new(0),
@@ -196,7 +199,7 @@ impl Metrics {
             "rzts_log_commit_seconds",
             "Time one access-log group commit took to be durable (write and sync).",
         );
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 10] = [
             (
                 "rzts_log_records_total",
                 "Access records committed.",
@@ -211,6 +214,11 @@ impl Metrics {
                 "rzts_log_index_errors_total",
                 "Failed attempts to store journaled access records (retried).",
                 &self.log_index_errors,
+            ),
+            (
+                "rzts_log_index_catchups_total",
+                "Times the indexer read access records it had missed back from the journal.",
+                &self.log_index_catchups,
             ),
             (
                 "rzts_reloads_total",

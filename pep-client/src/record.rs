@@ -67,23 +67,35 @@ fn reasons_compact<S: Serializer>(reasons: &[Reason], s: S) -> Result<S::Ok, S::
 /// back as that reason; any other bare code (records written before reasons
 /// carried their sentence) as a reason with an empty message.
 fn reasons_compat<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Reason>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Stored {
-        Full(Reason),
-        Code(String),
+    let items = Vec::<StoredReason>::deserialize(d)?;
+    Ok(items.into_iter().map(|s| s.0).collect())
+}
+
+/// One stored reason, a bare code or a whole object. A visitor rather than an
+/// untagged enum: that one tries the object first and builds (and throws away) an
+/// error message for every bare code, on every record read.
+struct StoredReason(Reason);
+
+impl<'de> Deserialize<'de> for StoredReason {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Reason;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a reason object or a reason code")
+            }
+            fn visit_str<E: serde::de::Error>(self, code: &str) -> Result<Reason, E> {
+                Ok(match standard_reason(code) {
+                    Some(r) => r.clone(),
+                    None => Reason::new(code.to_string(), ""),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Reason, A::Error> {
+                Reason::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_any(Visitor).map(StoredReason)
     }
-    let items = Vec::<Stored>::deserialize(d)?;
-    Ok(items
-        .into_iter()
-        .map(|s| match s {
-            Stored::Full(r) => r,
-            Stored::Code(c) => match standard_reason(&c) {
-                Some(r) => r.clone(),
-                None => Reason::new(c, ""),
-            },
-        })
-        .collect())
 }
 
 /// Reasons in their stored form, for stores that keep them as JSON text: the same
@@ -173,6 +185,18 @@ mod tests {
         assert_eq!(json["reasons"][1]["code"], "deny.matched");
         let back: AccessRecord = serde_json::from_value(json).unwrap();
         assert_eq!(back.reasons, [allow, deny]);
+    }
+
+    #[test]
+    fn a_stored_reason_that_is_neither_code_nor_object_is_an_error() {
+        let err = serde_json::from_str::<StoredReasons>(r#"["allow", 7]"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected a reason object or a reason code"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<StoredReasons>(r#"[{"code":"x"}]"#).unwrap_err();
+        assert!(err.to_string().contains("message"), "{err}");
     }
 
     #[test]

@@ -280,7 +280,7 @@ pub fn device(config: Option<PathBuf>, cmd: DeviceCmd) -> Result<ExitCode, Direc
             ttl_minutes,
         } => {
             let issued = pdp_server::devices::issue_enrollment(&owner, id.as_deref(), ttl_minutes)
-                .map_err(DirectoryError::Usage)?;
+                .map_err(|e| DirectoryError::Usage(e.to_string()))?;
             store.create_enrollment(&issued.record)?;
             println!("{}", issued.code);
             eprintln!(

@@ -52,8 +52,11 @@ pub fn parse(text: &str) -> Result<AllInOneConfig, String> {
         }
         None => SocksConfig::default(),
     };
-    let rest = toml::to_string(&table).map_err(|e| e.to_string())?;
-    let server = ServerConfig::from_toml_str(&rest).map_err(|e| e.to_string())?;
+    // The rest is the server's own configuration, read from the same parsed table.
+    let server: ServerConfig = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| e.to_string())?;
+    server.validate().map_err(|e| e.to_string())?;
     Ok(AllInOneConfig { server, socks })
 }
 

@@ -180,8 +180,20 @@ impl ServerConfig {
         if self.reload_interval_ms == 0 {
             return invalid("reload_interval_ms", "must be at least 1");
         }
-        if self.devices.challenge_ttl_secs == 0 {
-            return invalid("devices.challenge_ttl_secs", "must be at least 1");
+        let max = crate::devices::MAX_DEVICE_SECS;
+        for (field, v) in [
+            (
+                "devices.challenge_ttl_secs",
+                self.devices.challenge_ttl_secs,
+            ),
+            (
+                "devices.report_max_skew_secs",
+                self.devices.report_max_skew_secs,
+            ),
+        ] {
+            if v == 0 || v > max {
+                return invalid(field, &format!("must be 1 to {max} seconds"));
+            }
         }
         if let Some(o) =
             self.devices.attestation_origins.iter().find(|o| {
@@ -224,7 +236,7 @@ impl ServerConfig {
     }
 
     /// The access journal: each access record is synced here before its decision
-    /// is acknowledged, then stored (see [`crate::journal`]). Default
+    /// is acknowledged, then stored (see [`crate::logwriter`]). Default
     /// `<data_dir>/access.journal`.
     pub fn access_journal_path(&self) -> PathBuf {
         self.access_journal
@@ -284,6 +296,16 @@ mod tests {
         assert!(ServerConfig::from_toml_str("[detector]\nhistroy = 3").is_err());
         assert!(ServerConfig::from_toml_str("admin_token = \"short\"").is_err());
         assert!(ServerConfig::from_toml_str("max_batch = 0").is_err());
+        // Durations that would overflow date arithmetic are refused when loaded,
+        // not met as a panic in a request.
+        for bad in [
+            "[devices]\nchallenge_ttl_secs = 10000000000000000",
+            "[devices]\nreport_max_skew_secs = 1000000000000000",
+            "[devices]\nreport_max_skew_secs = 0",
+        ] {
+            assert!(ServerConfig::from_toml_str(bad).is_err(), "{bad}");
+        }
+        assert!(ServerConfig::from_toml_str("[devices]\nchallenge_ttl_secs = 86400").is_ok());
     }
 
     #[test]

@@ -27,8 +27,6 @@ pub const DEFAULT_CODE_TTL_MINUTES: u32 = 60;
 /// The longest lifetime an enrolment code may be given (7 days), in minutes.
 pub const MAX_CODE_TTL_MINUTES: u32 = 7 * 24 * 60;
 
-const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
 /// The `[devices]` section of the server configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -37,10 +35,32 @@ pub struct DevicesConfig {
     /// agent for an attestation; given to agents at enrolment. Empty (the default)
     /// means the server's own URL (`http://<listen address>`).
     pub attestation_origins: Vec<String>,
-    /// How far a report's `time` may be from the server's clock, in seconds (300).
+    /// How far a report's `time` may be from the server's clock, in seconds (300;
+    /// 1 to 86,400).
     pub report_max_skew_secs: u64,
-    /// How long an attestation challenge is valid, in seconds (120).
+    /// How long an attestation challenge is valid, in seconds (120; 1 to 86,400).
     pub challenge_ttl_secs: u64,
+}
+
+/// The largest `report_max_skew_secs` and `challenge_ttl_secs` accepted (a day).
+pub const MAX_DEVICE_SECS: u64 = 86_400;
+
+impl DevicesConfig {
+    /// `report_max_skew_secs` as a duration (validated to fit when loaded).
+    pub fn report_max_skew(&self) -> TimeDelta {
+        secs(self.report_max_skew_secs)
+    }
+
+    /// `challenge_ttl_secs` as a duration (validated to fit when loaded).
+    pub fn challenge_ttl(&self) -> TimeDelta {
+        secs(self.challenge_ttl_secs)
+    }
+}
+
+/// Seconds as a duration, capped at [`MAX_DEVICE_SECS`] so no value can overflow
+/// the date arithmetic it feeds.
+fn secs(s: u64) -> TimeDelta {
+    TimeDelta::seconds(s.min(MAX_DEVICE_SECS) as i64)
 }
 
 impl Default for DevicesConfig {
@@ -67,22 +87,11 @@ pub enum DeviceAuthError {
     BadSignature,
 }
 
-/// Unpadded RFC 4648 base32 of `bytes` (upper case).
+/// Unpadded RFC 4648 base32 of `bytes` (upper case), as TOTP secrets are written.
 fn base32(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
-    let (mut acc, mut bits) = (0u64, 0);
-    for &b in bytes {
-        acc = (acc << 8) | u64::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(BASE32[((acc >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(BASE32[((acc << (5 - bits)) & 31) as usize]));
-    }
-    out
+    totp_rs::Secret::Raw(bytes.to_vec())
+        .to_encoded()
+        .to_string()
 }
 
 fn random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
@@ -139,20 +148,28 @@ impl IssuedCode {
     }
 }
 
+/// Why no enrolment code was issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// The requested lifetime is out of range (the caller's mistake).
+    #[error("the code lifetime must be 1 to {MAX_CODE_TTL_MINUTES} minutes")]
+    Lifetime,
+    /// The system's random source failed (the server's problem).
+    #[error("no randomness for the code: {0}")]
+    Randomness(getrandom::Error),
+}
+
 /// Issues an enrolment code for `owner` (optionally for a fixed device id) valid for
 /// `ttl_minutes` (1 to [`MAX_CODE_TTL_MINUTES`]); the caller stores `record`.
 pub fn issue_enrollment(
     owner: &str,
     device_id: Option<&str>,
     ttl_minutes: u32,
-) -> Result<IssuedCode, String> {
+) -> Result<IssuedCode, IssueError> {
     if ttl_minutes == 0 || ttl_minutes > MAX_CODE_TTL_MINUTES {
-        return Err(format!(
-            "the code lifetime must be 1 to {MAX_CODE_TTL_MINUTES} minutes"
-        ));
+        return Err(IssueError::Lifetime);
     }
-    let (code, code_sha256) =
-        new_enrollment_code().map_err(|e| format!("no randomness for the code: {e}"))?;
+    let (code, code_sha256) = new_enrollment_code().map_err(IssueError::Randomness)?;
     let created_at = Utc::now();
     Ok(IssuedCode {
         code,
@@ -198,10 +215,19 @@ pub fn verify(public_key: &str, message: &[u8], signature: &str) -> Result<(), D
         .map_err(|_| DeviceAuthError::BadSignature)
 }
 
-/// True when `time` is within `max_skew_secs` of `now`, either way.
-pub fn fresh(time: DateTime<Utc>, now: DateTime<Utc>, max_skew_secs: u64) -> bool {
-    let skew = TimeDelta::seconds(i64::try_from(max_skew_secs).unwrap_or(i64::MAX / 1000));
-    (now - time).abs() <= skew
+/// A posture report as the directory keeps it: the directory, not the report,
+/// says what the device is and whether it is registered, so those two are dropped.
+pub fn directory_posture(
+    mut posture: policy_core::context::Device,
+) -> policy_core::context::Device {
+    posture.id = None;
+    posture.registered = None;
+    posture
+}
+
+/// True when `time` is within `max_skew` of `now`, either way.
+pub fn fresh(time: DateTime<Utc>, now: DateTime<Utc>, max_skew: TimeDelta) -> bool {
+    (now - time).abs() <= max_skew
 }
 
 /// A new attestation challenge: 32 random bytes in unpadded base64url.
@@ -218,6 +244,8 @@ pub fn new_device_id() -> Result<String, getrandom::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     use ed25519_dalek::{Signer as _, SigningKey};
 
     #[test]
@@ -258,8 +286,10 @@ mod tests {
     #[test]
     fn freshness_window() {
         let now = Utc::now();
-        assert!(fresh(now - TimeDelta::seconds(299), now, 300));
-        assert!(fresh(now + TimeDelta::seconds(299), now, 300));
-        assert!(!fresh(now - TimeDelta::seconds(301), now, 300));
+        let skew = DevicesConfig::default().report_max_skew();
+        assert_eq!(skew, TimeDelta::seconds(300));
+        assert!(fresh(now - TimeDelta::seconds(299), now, skew));
+        assert!(fresh(now + TimeDelta::seconds(299), now, skew));
+        assert!(!fresh(now - TimeDelta::seconds(301), now, skew));
     }
 }

@@ -122,8 +122,10 @@ impl Journal {
     /// holds its records. False (nothing done) when the journal is not a regular
     /// file or a rotated file is still there.
     pub fn rotate(&mut self) -> std::io::Result<bool> {
+        // `rotated_base` answers without a stat; the file check still guards a
+        // rotated file this journal did not make (opened but not yet reset).
         let rotated = rotated_path(&self.path);
-        if !self.regular || rotated.exists() {
+        if !self.regular || self.rotated_base.is_some() || rotated.exists() {
             return Ok(false);
         }
         std::fs::rename(&self.path, &rotated)?;
@@ -229,11 +231,6 @@ impl Journal {
         self.len
     }
 
-    /// Whether the journal is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -274,12 +271,7 @@ impl Snapshot {
                     break;
                 }
                 if ordinal >= from {
-                    match serde_json::from_slice::<AccessRecord>(&line[..line.len() - 1]) {
-                        Ok(r) => out.push(r),
-                        Err(e) => {
-                            tracing::error!(journal = %self.path.display(), error = %e, "skipping a corrupt access-journal line")
-                        }
-                    }
+                    out.extend(parse_line(&line[..line.len() - 1], &self.path));
                     if out.len() >= chunk.max(1) {
                         each(std::mem::take(&mut out)).map_err(SnapshotError::Each)?;
                     }
@@ -345,14 +337,20 @@ fn read_lines(bytes: &[u8], path: &Path, out: &mut Recovered) {
         if line.is_empty() {
             continue;
         }
-        match serde_json::from_slice::<AccessRecord>(line) {
-            Ok(r) => out.records.push(r),
-            Err(e) => {
-                out.corrupt_lines += 1;
-                tracing::error!(journal = %path.display(), error = %e, "skipping a corrupt access-journal line");
-            }
+        match parse_line(line, path) {
+            Some(r) => out.records.push(r),
+            None => out.corrupt_lines += 1,
         }
     }
+}
+
+/// One journal line (without its newline) as a record; a corrupt line is logged.
+fn parse_line(line: &[u8], path: &Path) -> Option<AccessRecord> {
+    serde_json::from_slice(line)
+        .map_err(|e| {
+            tracing::error!(journal = %path.display(), error = %e, "skipping a corrupt access-journal line");
+        })
+        .ok()
 }
 
 #[cfg(test)]
@@ -383,7 +381,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("access.journal");
         let (mut j, r) = Journal::open(&path).unwrap();
-        assert!(r.records.is_empty() && j.is_empty());
+        assert!(r.records.is_empty() && j.len() == 0);
         j.append(&[record(1), record(2)]).unwrap();
         j.append(&[record(3)]).unwrap();
         drop(j);
@@ -420,7 +418,7 @@ mod tests {
         let (mut j, _) = Journal::open(&path).unwrap();
         j.append(&[record(1), record(2)]).unwrap();
         assert!(j.rotate().unwrap());
-        assert!(j.is_empty());
+        assert_eq!(j.len(), 0);
         // A second rotation waits until the first rotated file is removed.
         j.append(&[record(3)]).unwrap();
         assert!(!j.rotate().unwrap());

@@ -20,7 +20,7 @@ pub mod api;
 pub mod bundle;
 pub mod config;
 pub mod enrich;
-pub mod journal;
+pub(crate) mod journal;
 pub mod logwriter;
 pub mod metrics;
 pub mod reload;

@@ -1,25 +1,22 @@
 //! The access-log writer: durable before acknowledged, by group commit.
 //!
 //! Every decision hands its [`AccessRecord`]s to one writer task through a channel
-//! and waits. The writer takes what is queued (up to a batch limit), makes it
-//! durable in one step on a blocking thread, and only then answers each waiter.
+//! and waits. The writer takes what is queued (up to a batch limit), appends it to
+//! the access journal and syncs it in one step on a blocking thread, and only then
+//! answers each waiter.
 //! While one commit runs, the next batch gathers, so the number of commits per
 //! second stays bounded by the disk while throughput grows with the number of
 //! concurrent decisions. A failed commit answers every waiter of the batch with an
 //! error: those decisions are not acknowledged (fail closed).
 //!
-//! Two ways to be durable:
-//!
-//! - [`LogWriter::spawn`]: each batch is one [`Store::append_access`] commit.
-//! - [`LogWriter::spawn_journaled`] (what the server uses): each batch is appended
-//!   to the [`Journal`] and synced; an indexer thread then stores the records in
-//!   the store in large batches ([`Store::ingest_access`], idempotent). A store outage
-//!   or a starved indexer delays indexing but never decisions: the writer hands
-//!   batches over without waiting, and when the indexer's queue is full it reads
-//!   the batches it missed back from the journal. At start, what the journal holds
-//!   is stored again, so nothing acknowledged is lost in a crash.
-//!   [`LogWriter::sync_index`] waits until everything acknowledged so far is
-//!   queryable in the store.
+//! An indexer thread then stores the records in the store in large batches
+//! ([`Store::ingest_access`], idempotent). A store outage or a starved indexer
+//! delays indexing but never decisions: the writer hands batches over without
+//! waiting, and when the indexer's queue is full it reads the batches it missed
+//! back from the journal. At start ([`LogWriter::spawn_journaled`]), what the
+//! journal holds is stored again, so nothing acknowledged is lost in a crash.
+//! [`LogWriter::sync_index`] waits until everything acknowledged so far is
+//! queryable in the store.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,7 +69,7 @@ struct Progress {
 #[derive(Clone, Debug)]
 pub struct LogWriter {
     tx: mpsc::Sender<Msg>,
-    progress: Option<Arc<Progress>>,
+    progress: Arc<Progress>,
 }
 
 impl std::fmt::Debug for Msg {
@@ -114,18 +111,15 @@ const JOURNAL_ROTATE_BYTES: u64 = 32 << 20;
 
 type Waiter = oneshot::Sender<Result<(), LogError>>;
 
-/// Where a batch becomes durable.
-enum Sink {
-    Store(Arc<dyn Store>),
-    Journal {
-        /// Shared with the indexer, which reads missed batches back from it.
-        journal: Arc<Mutex<Journal>>,
-        index: Option<mpsc::Sender<IndexBatch>>,
-        progress: Arc<Progress>,
-        indexer: Option<std::thread::JoinHandle<()>>,
-        /// The journal is rotated once it is this large.
-        rotate_bytes: u64,
-    },
+/// Where a batch becomes durable, and who indexes it.
+struct Sink {
+    /// Shared with the indexer, which reads missed batches back from it.
+    journal: Arc<Mutex<Journal>>,
+    index: mpsc::Sender<IndexBatch>,
+    progress: Arc<Progress>,
+    indexer: std::thread::JoinHandle<()>,
+    /// The journal is rotated once it is this large.
+    rotate_bytes: u64,
 }
 
 /// One journaled batch, handed to the indexer.
@@ -152,19 +146,6 @@ impl Default for Tuning {
 }
 
 impl LogWriter {
-    /// Starts the writer task on the current tokio runtime, committing each batch
-    /// to `store`. `max_batch` bounds the records per commit (a single message
-    /// larger than that is committed whole).
-    pub fn spawn(
-        store: Arc<dyn Store>,
-        max_batch: usize,
-        metrics: Option<Arc<Metrics>>,
-    ) -> (LogWriter, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(16 * 1024);
-        let join = tokio::spawn(run(Sink::Store(store), rx, max_batch.max(1), metrics));
-        (LogWriter { tx, progress: None }, join)
-    }
-
     /// Starts the writer with the access journal at `journal_path`: first stores
     /// what an earlier run left in the journal, then acknowledges each batch once
     /// it is synced to the journal and indexes it into `store` in the background.
@@ -231,22 +212,16 @@ impl LogWriter {
                 .spawn(move || indexer.run(index_rx))
                 .map_err(|e| LogError::Journal(format!("cannot start the indexer thread: {e}")))?
         };
-        let sink = Sink::Journal {
+        let sink = Sink {
             journal,
-            index: Some(index_tx),
+            index: index_tx,
             progress: progress.clone(),
-            indexer: Some(indexer),
+            indexer,
             rotate_bytes: tuning.rotate_bytes,
         };
         let (tx, rx) = mpsc::channel(16 * 1024);
         let join = tokio::spawn(run(sink, rx, max_batch.max(1), metrics));
-        Ok((
-            LogWriter {
-                tx,
-                progress: Some(progress),
-            },
-            join,
-        ))
+        Ok((LogWriter { tx, progress }, join))
     }
 
     /// Appends one record; returns when it is durable.
@@ -270,11 +245,8 @@ impl LogWriter {
     /// Waits (at most `limit`) until every record acknowledged before this call
     /// is in the store, so a query sees it. True when it is.
     pub async fn sync_index(&self, limit: Duration) -> bool {
-        let Some(p) = &self.progress else {
-            return true;
-        };
-        let target = p.journaled.load(Ordering::Acquire);
-        let mut rx = p.indexed.subscribe();
+        let target = self.progress.journaled.load(Ordering::Acquire);
+        let mut rx = self.progress.indexed.subscribe();
         tokio::time::timeout(limit, rx.wait_for(|n| *n >= target))
             .await
             .is_ok_and(|r| r.is_ok())
@@ -360,32 +332,28 @@ async fn run(
     }
 }
 
-/// Journaled mode at close: the indexer stores what is left; the journal (and a
-/// rotated file) is emptied when the store has everything.
+/// At close: the indexer stores what is left; the journal (and a rotated file) is
+/// emptied when the store has everything.
 async fn finish(sink: Sink) {
-    if let Sink::Journal {
+    let Sink {
         journal,
         index,
         progress,
         indexer,
         ..
-    } = sink
-    {
-        drop(index);
-        if let Some(thread) = indexer {
-            // The indexer stores what is left and ends; join it off the runtime.
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
-        let complete = *progress.indexed.borrow() >= progress.journaled.load(Ordering::Acquire);
-        if complete {
-            let _ = tokio::task::spawn_blocking(move || {
-                let mut j = journal.lock().map_err(|_| ())?;
-                j.reset().map_err(|e| {
-                    tracing::warn!(error = %e, "could not empty the access journal at close");
-                })
+    } = sink;
+    drop(index);
+    // The indexer stores what is left and ends; join it off the runtime.
+    let _ = tokio::task::spawn_blocking(move || indexer.join()).await;
+    let complete = *progress.indexed.borrow() >= progress.journaled.load(Ordering::Acquire);
+    if complete {
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut j = journal.lock().map_err(|_| ())?;
+            j.reset().map_err(|e| {
+                tracing::warn!(error = %e, "could not empty the access journal at close");
             })
-            .await;
-        }
+        })
+        .await;
     }
 }
 
@@ -409,50 +377,32 @@ async fn commit(
 ) {
     let n = records.len();
     let started = std::time::Instant::now();
-    let (result, batch) = match sink {
-        Sink::Store(store) => {
-            let s = store.clone();
-            let r = tokio::task::spawn_blocking(move || s.append_access(&records))
-                .await
-                .map_err(|e| LogError::Store(format!("writer thread failed: {e}")))
-                .and_then(|r| r.map(|_| ()).map_err(|e| LogError::Store(e.to_string())));
-            (r, None)
-        }
-        Sink::Journal {
-            journal,
-            progress,
-            rotate_bytes,
-            ..
-        } => {
-            let (journal, rotate_bytes) = (journal.clone(), *rotate_bytes);
-            let indexed = *progress.indexed.borrow();
-            let done = tokio::task::spawn_blocking(move || {
-                // A poisoned lock means an append panicked half-way: nothing more
-                // can be made durable, so every later decision is refused.
-                let Ok(mut j) = journal.lock() else {
-                    return (
-                        Err(LogError::Journal(
-                            "the access journal is unusable after a failure; restart to recover"
-                                .into(),
-                        )),
-                        records,
-                    );
-                };
-                let r = maintain(&mut j, indexed, rotate_bytes)
-                    .and_then(|()| j.append(&records))
-                    .map_err(|e| LogError::Journal(format!("{}: {e}", j.path().display())));
-                (r, records)
-            })
-            .await;
-            match done {
-                Ok((Ok(first), records)) => (Ok(()), Some(IndexBatch { first, records })),
-                Ok((Err(e), _)) => (Err(e), None),
-                Err(e) => (
-                    Err(LogError::Journal(format!("journal thread failed: {e}"))),
-                    None,
-                ),
-            }
-        }
+    let (journal, rotate_bytes) = (sink.journal.clone(), sink.rotate_bytes);
+    let indexed = *sink.progress.indexed.borrow();
+    let done = tokio::task::spawn_blocking(move || {
+        // A poisoned lock means an append panicked half-way: nothing more can be
+        // made durable, so every later decision is refused.
+        let Ok(mut j) = journal.lock() else {
+            return (
+                Err(LogError::Journal(
+                    "the access journal is unusable after a failure; restart to recover".into(),
+                )),
+                records,
+            );
+        };
+        let r = maintain(&mut j, indexed, rotate_bytes)
+            .and_then(|()| j.append(&records))
+            .map_err(|e| LogError::Journal(format!("{}: {e}", j.path().display())));
+        (r, records)
+    })
+    .await;
+    let (result, batch) = match done {
+        Ok((Ok(first), records)) => (Ok(()), Some(IndexBatch { first, records })),
+        Ok((Err(e), _)) => (Err(e), None),
+        Err(e) => (
+            Err(LogError::Journal(format!("journal thread failed: {e}"))),
+            None,
+        ),
     };
     if let Some(m) = metrics {
         m.log_batch_size.observe(n as f64);
@@ -466,18 +416,14 @@ async fn commit(
     if let Err(e) = &result {
         tracing::error!(records = n, error = %e, "access log commit failed; decisions not acknowledged");
     }
-    if let (
-        Some(batch),
-        Sink::Journal {
-            index, progress, ..
-        },
-    ) = (batch, &*sink)
-    {
-        progress.journaled.fetch_add(n as u64, Ordering::AcqRel);
+    if let Some(batch) = batch {
+        sink.progress
+            .journaled
+            .fetch_add(n as u64, Ordering::AcqRel);
         // Never wait for the indexer: when its queue is full it reads this batch
         // back from the journal later.
-        if let Some(Err(_)) = index.as_ref().map(|i| i.try_send(batch)) {
-            progress.missed.store(true, Ordering::Release);
+        if sink.index.try_send(batch).is_err() {
+            sink.progress.missed.store(true, Ordering::Release);
         }
     }
     for w in waiters {

@@ -516,16 +516,6 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Runs the server until Ctrl-C or SIGTERM, printing where everything listens.
-pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
-    init_tracing();
-    let running = Server::start(config).await?;
-    println!("{}", running.summary());
-    wait_for_signal().await;
-    println!("shutting down");
-    running.shutdown().await
-}
-
 /// Waits for SIGINT (Ctrl-C) or SIGTERM.
 pub async fn wait_for_signal() {
     #[cfg(unix)]

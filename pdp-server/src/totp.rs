@@ -35,19 +35,16 @@ pub fn verify(secret_b32: &str, code: &str, unix_time: u64) -> bool {
 
 /// The `otpauth://` URL an authenticator app reads (usually as a QR code).
 pub fn otpauth_url(secret_b32: &str, account: &str) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    // Everything but RFC 3986's unreserved characters.
+    const ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
     format!(
         "otpauth://totp/RZTS:{}?secret={secret_b32}&issuer=RZTS&algorithm=SHA1&digits={DIGITS}&period={STEP}",
-        enc(account)
+        utf8_percent_encode(account, ENCODED)
     )
 }
 

@@ -311,8 +311,14 @@ mod flaky_impl {
         fn device_key(&self, id: &str) -> Result<Option<String>, StoreError> {
             self.inner.device_key(id)
         }
-        fn advance_report_seq(&self, id: &str, seq: u64) -> Result<bool, StoreError> {
-            self.inner.advance_report_seq(id, seq)
+        fn accept_report(
+            &self,
+            id: &str,
+            seq: u64,
+            posture: &policy_core::context::Device,
+            at: chrono::DateTime<chrono::Utc>,
+        ) -> Result<bool, StoreError> {
+            self.inner.accept_report(id, seq, posture, at)
         }
         fn create_challenge(&self, c: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
             self.inner.create_challenge(c, until)

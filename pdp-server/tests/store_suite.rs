@@ -1089,7 +1089,7 @@ fn enrollment_codes(b: &dyn Backend) {
             .unwrap(),
     );
     assert_eq!(s.device_key("PC-0042").unwrap().as_deref(), Some("KEY4"));
-    assert!(s.advance_report_seq("PC-0042", 7).unwrap());
+    assert!(s.accept_report("PC-0042", 7, &posture(), t0()).unwrap());
     s.create_enrollment(&enrollment("h4", "tanaka", Some("PC-0042"), hour))
         .unwrap();
     enrolled(
@@ -1098,7 +1098,7 @@ fn enrollment_codes(b: &dyn Backend) {
     );
     assert_eq!(s.device_key("PC-0042").unwrap().as_deref(), Some("KEY5"));
     assert!(
-        s.advance_report_seq("PC-0042", 1).unwrap(),
+        s.accept_report("PC-0042", 1, &posture(), t0()).unwrap(),
         "sequence restarted"
     );
     s.create_enrollment(&enrollment("h5", "suzuki", Some("PC-0042"), hour))
@@ -1156,9 +1156,9 @@ fn device_keys_and_report_sequence(b: &dyn Backend) {
     let s = b.open();
     s.create_user(&new_user("tanaka")).unwrap();
     s.register_device("PC-1", "tanaka").unwrap();
-    // No key: nothing to advance.
-    assert!(!s.advance_report_seq("PC-1", 1).unwrap());
-    assert!(!s.advance_report_seq("PC-404", 1).unwrap());
+    // No key: nothing to accept (and nothing stored).
+    assert!(!s.accept_report("PC-1", 1, &posture(), t0()).unwrap());
+    assert!(!s.accept_report("PC-404", 1, &posture(), t0()).unwrap());
     s.create_enrollment(&enrollment(
         "k",
         "tanaka",
@@ -1167,16 +1167,34 @@ fn device_keys_and_report_sequence(b: &dyn Backend) {
     ))
     .unwrap();
     enrolled(s.enroll_device("k", "KEY", "x", Utc::now()).unwrap());
-    assert!(s.advance_report_seq("PC-1", 1).unwrap());
-    assert!(!s.advance_report_seq("PC-1", 1).unwrap(), "replay");
-    assert!(s.advance_report_seq("PC-1", 5).unwrap(), "gaps are fine");
-    assert!(!s.advance_report_seq("PC-1", 4).unwrap(), "older");
+    assert!(s.get_device("PC-1").unwrap().unwrap().posture.is_none());
+    assert!(s.accept_report("PC-1", 1, &posture(), t0()).unwrap());
+    // The accepted report is the device's posture; a replay changes nothing.
+    assert_eq!(
+        s.get_device("PC-1").unwrap().unwrap().posture,
+        Some(posture())
+    );
+    let other = policy_core::context::Device::default();
+    assert!(!s.accept_report("PC-1", 1, &other, t0()).unwrap(), "replay");
+    assert_eq!(
+        s.get_device("PC-1").unwrap().unwrap().posture,
+        Some(posture())
+    );
     assert!(
-        s.advance_report_seq("PC-1", i64::MAX as u64).unwrap(),
+        s.accept_report("PC-1", 5, &posture(), t0()).unwrap(),
+        "gaps are fine"
+    );
+    assert!(
+        !s.accept_report("PC-1", 4, &posture(), t0()).unwrap(),
+        "older"
+    );
+    assert!(
+        s.accept_report("PC-1", i64::MAX as u64, &posture(), t0())
+            .unwrap(),
         "largest storable"
     );
     assert!(
-        !s.advance_report_seq("PC-1", u64::MAX).unwrap(),
+        !s.accept_report("PC-1", u64::MAX, &posture(), t0()).unwrap(),
         "not storable"
     );
 
@@ -1197,7 +1215,7 @@ fn device_keys_and_report_sequence(b: &dyn Backend) {
             let accepted = accepted.clone();
             scope.spawn(move || {
                 for seq in [1 + t, 1 + t, 10 + t] {
-                    if store.advance_report_seq("PC-1", seq).unwrap() {
+                    if store.accept_report("PC-1", seq, &posture(), t0()).unwrap() {
                         accepted.lock().unwrap().push(seq);
                     }
                 }
@@ -1209,8 +1227,8 @@ fn device_keys_and_report_sequence(b: &dyn Backend) {
     got.sort_unstable();
     got.dedup();
     assert_eq!(got.len(), n, "no number accepted twice: {got:?}");
-    assert!(!s.advance_report_seq("PC-1", 13).unwrap());
-    assert!(s.advance_report_seq("PC-1", 14).unwrap());
+    assert!(!s.accept_report("PC-1", 13, &posture(), t0()).unwrap());
+    assert!(s.accept_report("PC-1", 14, &posture(), t0()).unwrap());
 }
 
 fn attestation_challenges(b: &dyn Backend) {

@@ -89,7 +89,6 @@ pub enum LogError {
 #[derive(Debug, Clone)]
 pub struct LogClient {
     tx: mpsc::Sender<AccessRecord>,
-    capacity: usize,
 }
 
 /// The task that sends queued records; stop it with [`LogShipper::shutdown`].
@@ -120,14 +119,14 @@ impl LogClient {
         let (tx, rx) = mpsc::channel(capacity);
         let (stop, stop_rx) = oneshot::channel();
         let task = tokio::spawn(ship(pdp, options, rx, stop_rx, pending));
-        Ok((LogClient { tx, capacity }, LogShipper { stop, task }))
+        Ok((LogClient { tx }, LogShipper { stop, task }))
     }
 
     /// Queues a record; never waits. Fails when the queue is full or the shipper
     /// stopped: the caller must then refuse the access.
     pub fn record(&self, record: AccessRecord) -> Result<(), LogError> {
         self.tx.try_send(record).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => LogError::Full(self.capacity),
+            mpsc::error::TrySendError::Full(_) => LogError::Full(self.tx.max_capacity()),
             mpsc::error::TrySendError::Closed(_) => LogError::Closed,
         })
     }

@@ -99,8 +99,24 @@ impl PolicyClient {
 
 impl PolicySnapshot {
     /// Decides `req` for `app`; for an app these rules do not name, a denial
-    /// `pep.unknown_app` that says so.
+    /// `pep.unknown_app` that says so. What an enforcement point always knows and
+    /// may have left out is filled in first, as the decision server's enrichment
+    /// does: `destination.app` (this app) and `time` (now, in the policy's zone).
     pub fn decide(&self, app: &str, req: &Request, authn: Authentication) -> Decision {
+        let filled;
+        let req = if req.destination.app.is_none() || req.time.is_none() {
+            let mut r = req.clone();
+            r.destination.app.get_or_insert_with(|| app.to_string());
+            r.time.get_or_insert_with(|| {
+                chrono::Utc::now()
+                    .with_timezone(&self.rules.tz)
+                    .fixed_offset()
+            });
+            filled = r;
+            &filled
+        } else {
+            req
+        };
         self.rules.decide(app, req, authn).unwrap_or_else(|| {
             denial(
                 "pep.unknown_app",

@@ -42,6 +42,34 @@ pub struct AccessRecord {
 }
 
 impl AccessRecord {
+    /// The record of `decision` on `req`, made by enforcement point `pep` (`api`,
+    /// `saml`, `tunnel`, `socks`) for `target`, with a new decision id: user,
+    /// device, authentication method, source address and country come from the
+    /// request. Every enforcement point and the decision server build records
+    /// this one way; `anomalies` is the server's to fill.
+    pub fn new(
+        pep: &str,
+        target: String,
+        req: &policy_core::context::Request,
+        decision: &policy_core::decision::Decision,
+        now: DateTime<Utc>,
+    ) -> AccessRecord {
+        AccessRecord {
+            decision_id: new_decision_id(now),
+            time: now,
+            pep: pep.to_string(),
+            target,
+            user: req.user.id.clone(),
+            device: req.device.id.clone(),
+            decision: decision.effect,
+            reasons: decision.reasons.clone(),
+            auth_method: req.auth.method.map(|m| m.as_str().to_string()),
+            source_ip: req.source.ip.map(|ip| ip.to_string()),
+            country: req.source.country.map(|c| c.as_str().to_string()),
+            anomalies: Vec::new(),
+        }
+    }
+
     /// The reason codes, in order.
     pub fn reason_codes(&self) -> impl Iterator<Item = &str> {
         self.reasons.iter().map(|r| r.code.as_ref())
@@ -206,6 +234,7 @@ mod tests {
         let b = new_decision_id(now);
         assert_ne!(a, b);
         assert_eq!(a.len(), 26);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
         assert!(ulid::Ulid::from_string(&a).is_ok());
     }
 }

@@ -43,18 +43,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Decides `req` with the rules in force, for the gateway's app (which it
-    /// writes into `req.destination.app`). App and rules come from one snapshot,
-    /// so a bundle update between the two cannot mix versions.
-    pub(crate) fn decide(&self, req: &mut Request) -> Decision {
+    /// Decides `req` with the rules in force, for the gateway's app. App and rules
+    /// come from one snapshot, so a bundle update between the two cannot mix
+    /// versions.
+    pub(crate) fn decide(&self, req: &Request) -> Decision {
         let Some(snapshot) = self.clients.policy.snapshot() else {
             return no_policy();
         };
         match crate::session::gateway_app(self.config.app.as_deref(), &snapshot.rules) {
-            Ok(app) => {
-                req.destination.app = Some(app.to_string());
-                snapshot.decide(app, req, Authentication::Authenticated)
-            }
+            Ok(app) => snapshot.decide(app, req, Authentication::Authenticated),
             Err(denial) => denial,
         }
     }

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 pub fn render(proxy: &str, direct: &[String]) -> String {
     let list = direct
         .iter()
-        .map(|h| serde_json_string(h))
+        .map(|h| js_string(h))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
@@ -37,18 +37,9 @@ pub fn render(proxy: &str, direct: &[String]) -> String {
 }
 
 /// A JavaScript string literal (JSON strings are valid JavaScript).
-fn serde_json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+fn js_string(s: &str) -> String {
+    // Serialising a `str` cannot fail.
+    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
 }
 
 /// Answers HTTP on `stream` (already known not to be SOCKS): `/proxy.pac` and

@@ -12,7 +12,7 @@ use fast_socks5::util::target_addr::TargetAddr;
 use fast_socks5::{ReplyError, Socks5Command};
 use pep_client::login::Subject;
 use pep_client::policy::denial;
-use pep_client::record::{new_decision_id, AccessRecord};
+use pep_client::record::AccessRecord;
 use pep_client::subject::LoginError;
 use policy_core::decision::{Decision, Effect};
 use policy_core::lock::CompiledPolicy;
@@ -167,7 +167,6 @@ async fn connect(
     req.destination.port = Some(port);
     req.destination.ip = resolved.map(|a| a.ip());
     req.source.ip.get_or_insert(peer.ip());
-    req.time = Some(Utc::now().fixed_offset());
     let mut decision = match domain.map(|d| d.parse::<Domain>().map_err(|_| d)) {
         Some(Err(name)) => denial(
             "socks.invalid_domain",
@@ -175,7 +174,7 @@ async fn connect(
         ),
         parsed => {
             req.destination.domain = parsed.and_then(Result::ok);
-            shared.decide(&mut req)
+            shared.decide(&req)
         }
     };
     // The per-user limit is checked only for what the policy allows.
@@ -263,21 +262,16 @@ fn record(
     target: &str,
     decision: &Decision,
 ) -> Result<(), pep_client::log::LogError> {
-    let now = Utc::now();
-    shared.clients.log.record(AccessRecord {
-        decision_id: new_decision_id(now),
-        time: now,
-        pep: PEP.to_string(),
-        target: target.to_string(),
-        user: Some(user.to_string()),
-        device: subject.device.id.clone(),
-        decision: decision.effect,
-        reasons: decision.reasons.clone(),
-        auth_method: subject.auth.method.map(|m| m.as_str().to_string()),
-        source_ip: Some(peer.ip().to_string()),
-        country: subject.source.country.map(|c| c.as_str().to_string()),
-        anomalies: Vec::new(),
-    })
+    let mut req = subject.request();
+    req.user.id.get_or_insert_with(|| user.to_string());
+    req.source.ip.get_or_insert(peer.ip());
+    shared.clients.log.record(AccessRecord::new(
+        PEP,
+        target.to_string(),
+        &req,
+        decision,
+        Utc::now(),
+    ))
 }
 
 /// The app governing the gateway in `rules`: the configured one, else the only

@@ -2,50 +2,25 @@
 //! real decision server in the same process: its store, its signed bundle, its
 //! log ingest.
 
+mod support;
+
 use std::net::SocketAddr;
-use std::path::Path;
-
 use std::time::Duration;
-use tempfile::TempDir;
 
-use pdp_server::config::ServerConfig;
-use pdp_server::model::{LogQuery, NewUser};
-use pdp_server::server::{RunningServer, Server};
+use pdp_server::model::LogQuery;
+use pdp_server::server::RunningServer;
 use pep_client::log::{LogClient, LogOptions};
 use pep_client::pdp::Pdp;
 use pep_client::record::AccessRecord;
-use pep_client::{PepClients, PepOptions, PepTasks};
-use pep_socks::{Gateway, RunningGateway, SocksConfig};
+use pep_socks::SocksConfig;
+use support::{socks5_connect, Env, POLICY, TANAKA, TOKEN, USER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const POLICY: &str = r#"
-timezone = "Asia/Tokyo"
-
-[apps.internet]
-mode = "socks"
-deny = "アクセス先のドメイン名が deepseek.com であること"
-"#;
-
-/// A decision server, the gateway mounted as in `rzts serve`, and a user with a
-/// proxy token.
-struct Env {
-    dir: TempDir,
-    server: Option<RunningServer>,
-    gateway: Option<RunningGateway>,
-    tasks: Option<PepTasks>,
-    token: String,
-}
-
-fn server_config(dir: &Path) -> ServerConfig {
-    let mut c = ServerConfig::embedded_default();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.data_dir = dir.join("data");
-    c.policy = dir.join("policies.toml");
-    c.store = Some(format!("sqlite:{}", dir.join("rzts.db").display()));
-    c.admin_token = Some("test-admin-token-0123456789".into());
-    c.reload_interval_ms = 100;
-    c
+/// Every test's environment. The server rereads the policy file every 100 ms
+/// (default 1 s), so that `policy_changes_apply_without_restart` sees the edit soon.
+async fn start(policy: &str, socks: SocksConfig) -> Env {
+    Env::start(policy, socks, |c| c.reload_interval_ms = 100).await
 }
 
 fn socks_config() -> SocksConfig {
@@ -58,97 +33,49 @@ fn socks_config() -> SocksConfig {
     }
 }
 
-impl Env {
-    async fn start(policy: &str, socks: SocksConfig) -> Env {
-        let dir = tempfile::Builder::new()
-            .prefix("rzts-socks-")
-            .tempdir()
-            .unwrap();
-        std::fs::write(dir.path().join("policies.toml"), policy).unwrap();
-        let server = Server::start(server_config(dir.path()))
-            .await
-            .expect("server starts");
-        let store = server.store();
-        store
-            .create_user(&NewUser {
-                id: "tanaka".into(),
-                email: "tanaka@example.co.jp".into(),
-                display_name: "田中".into(),
-                password_hash: None,
-            })
-            .unwrap();
-        let token = "tanaka-proxy-token-0123456789abcdef".to_string();
-        store
-            .set_proxy_credential("tanaka", Some(&pdp_server::api::pep::token_digest(&token)))
-            .unwrap();
-        let (clients, tasks) = PepClients::start(PepOptions {
-            pdp_url: server.url(),
-            pep_token: server.pep_token().to_string(),
-            bundle_key: server.bundle_public_key(),
-            login_cache: Duration::from_secs(socks.login_cache_secs),
-            log_spool: Some(dir.path().join("spool.jsonl")),
+/// The whole access log in the server's store (every test stays far below the
+/// limit).
+/// Every access record the server acknowledged, once it is in the store (the
+/// server indexes its access journal in the background).
+async fn access_log(server: &RunningServer) -> Vec<AccessRecord> {
+    assert!(server.state().log.sync_index(Duration::from_secs(10)).await);
+    server
+        .store()
+        .query_access(&LogQuery {
+            limit: Some(10_000),
+            ..LogQuery::default()
         })
-        .unwrap();
-        let version = server.state().policy.current().version;
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            clients.policy.wait_for_version(version),
-        )
-        .await
-        .expect("the gateway receives the bundle");
-        let gateway = Gateway::start(socks, clients).await.unwrap();
-        Env {
-            dir,
-            server: Some(server),
-            gateway: Some(gateway),
-            tasks: Some(tasks),
-            token,
-        }
-    }
+        .unwrap()
+}
 
-    fn gw(&self) -> SocketAddr {
-        self.gateway.as_ref().unwrap().addr()
+impl Env {
+    /// curl through the gateway as `user` (`name:token`): `mode` is
+    /// `--socks5-hostname` (remote DNS) or `--socks5` (the client resolves and
+    /// sends an IP address).
+    async fn curl_as(&self, mode: &str, user: &str, url: &str) -> CurlResult {
+        curl(&[mode, &self.gw().to_string(), "--proxy-user", user, url]).await
     }
 
     /// `url` through the gateway as tanaka, with remote DNS.
     async fn fetch(&self, url: &str) -> CurlResult {
-        let user = format!("tanaka:{}", self.token);
-        through("--socks5-hostname", &self.gw().to_string(), &user, url).await
-    }
-
-    fn server(&self) -> &RunningServer {
-        self.server.as_ref().unwrap()
+        self.curl_as("--socks5-hostname", &format!("{USER}:{TOKEN}"), url)
+            .await
     }
 
     /// The access log, waiting until `n` records from the gateway are there.
     async fn records(&self, n: usize) -> Vec<AccessRecord> {
-        let store = self.server().store();
         for _ in 0..100 {
-            let all = store
-                .query_access(&LogQuery {
-                    limit: Some(10_000),
-                    ..LogQuery::default()
-                })
-                .unwrap();
-            let socks: Vec<AccessRecord> = all.into_iter().filter(|r| r.pep == "socks").collect();
+            let socks: Vec<AccessRecord> = access_log(self.server())
+                .await
+                .into_iter()
+                .filter(|r| r.pep == "socks")
+                .collect();
             if socks.len() >= n {
                 return socks;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("fewer than {n} gateway records arrived in the log store");
-    }
-
-    async fn stop(mut self) {
-        if let Some(g) = self.gateway.take() {
-            g.shutdown().await;
-        }
-        if let Some(t) = self.tasks.take() {
-            t.shutdown().await;
-        }
-        if let Some(s) = self.server.take() {
-            s.shutdown().await.unwrap();
-        }
     }
 }
 
@@ -213,73 +140,46 @@ async fn curl(args: &[&str]) -> CurlResult {
     }
 }
 
-/// curl through the gateway: `mode` is `--socks5-hostname` (remote DNS) or
-/// `--socks5` (the client resolves and sends an IP address).
-async fn through(mode: &str, gateway: &str, user: &str, url: &str) -> CurlResult {
-    curl(&[mode, gateway, "--proxy-user", user, url]).await
-}
-
 fn reason_codes(r: &AccessRecord) -> Vec<&str> {
     r.reason_codes().collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_allowed_denied_wrong_credentials_and_ip_only() {
-    let env = Env::start(POLICY, socks_config()).await;
+    let env = start(POLICY, socks_config()).await;
     let web = web_server().await;
-    let proxy = env.gw().to_string();
-    let user = format!("tanaka:{}", env.token);
+    let url = format!("http://localhost:{}/", web.port());
 
     // Allowed domain (remote DNS): the local web server answers through the gateway.
-    let ok = through(
-        "--socks5-hostname",
-        &proxy,
-        &user,
-        &format!("http://localhost:{}/", web.port()),
-    )
-    .await;
+    let ok = env.fetch(&url).await;
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert_eq!(ok.stdout, "hello");
 
     // Denied domain: SOCKS reply 0x02, which curl reports as error 97 with "(2)".
-    let denied = through(
-        "--socks5-hostname",
-        &proxy,
-        &user,
-        "http://chat.deepseek.com/",
-    )
-    .await;
+    let denied = env.fetch("http://chat.deepseek.com/").await;
     assert_eq!(denied.code, 97, "{}", denied.stderr);
     assert!(denied.stderr.contains("(2)"), "{}", denied.stderr);
 
     // Wrong credentials: refused at login.
-    let wrong = through(
-        "--socks5-hostname",
-        &proxy,
-        "tanaka:not-the-token",
-        &format!("http://localhost:{}/", web.port()),
-    )
-    .await;
+    let wrong = env
+        .curl_as("--socks5-hostname", "tanaka:not-the-token", &url)
+        .await;
     assert_eq!(wrong.code, 97, "{}", wrong.stderr);
     assert!(wrong.stderr.contains("rejected"), "{}", wrong.stderr);
-    let nobody = through(
-        "--socks5-hostname",
-        &proxy,
-        &format!("suzuki:{}", env.token),
-        &format!("http://localhost:{}/", web.port()),
-    )
-    .await;
+    let nobody = env
+        .curl_as("--socks5-hostname", &format!("suzuki:{TOKEN}"), &url)
+        .await;
     assert_eq!(nobody.code, 97, "another user's token does not work");
 
     // IP-only request (client-side DNS): the domain is unknown, so the domain
     // deny rule fails closed.
-    let ip_only = through(
-        "--socks5",
-        &proxy,
-        &user,
-        &format!("http://127.0.0.1:{}/", web.port()),
-    )
-    .await;
+    let ip_only = env
+        .curl_as(
+            "--socks5",
+            &format!("{USER}:{TOKEN}"),
+            &format!("http://127.0.0.1:{}/", web.port()),
+        )
+        .await;
     assert_eq!(ip_only.code, 97, "{}", ip_only.stderr);
     assert!(ip_only.stderr.contains("(2)"), "{}", ip_only.stderr);
 
@@ -326,7 +226,7 @@ async fn curl_allowed_denied_wrong_credentials_and_ip_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pysocks_allowed_and_denied() {
-    let env = Env::start(POLICY, socks_config()).await;
+    let env = start(POLICY, socks_config()).await;
     let web = web_server().await;
     let script = r#"
 import sys, socks
@@ -357,7 +257,7 @@ print(fetch("deepseek.com"))
             "-c",
             script,
             &env.gw().port().to_string(),
-            &env.token,
+            TOKEN,
             &web.port().to_string(),
         ])
         .output()
@@ -382,7 +282,8 @@ print(fetch("deepseek.com"))
     env.stop().await;
 }
 
-/// Reads until EOF or `limit`, within 3 seconds (an unanswered socket fails).
+/// Reads until EOF (or a read error); panics if the socket stays silent for 3
+/// seconds, neither sending nor closing.
 async fn read_all(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 512];
@@ -403,18 +304,18 @@ async fn exchange(gw: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     read_all(&mut s).await
 }
 
-/// Greeting + RFC 1929 login for tanaka.
-fn login(token: &str) -> Vec<u8> {
-    let mut v = vec![5, 1, 2, 1, 6];
-    v.extend_from_slice(b"tanaka");
-    v.push(token.len() as u8);
-    v.extend_from_slice(token.as_bytes());
+/// Greeting + RFC 1929 login for tanaka, to be sent in one write with what follows.
+fn login() -> Vec<u8> {
+    let mut v = vec![5, 1, 2, 1, USER.len() as u8];
+    v.extend_from_slice(USER.as_bytes());
+    v.push(TOKEN.len() as u8);
+    v.extend_from_slice(TOKEN.as_bytes());
     v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_handshakes_get_the_right_reply_and_others_keep_working() {
-    let env = Env::start(POLICY, socks_config()).await;
+    let env = start(POLICY, socks_config()).await;
     let web = web_server().await;
     let gw = env.gw();
 
@@ -449,27 +350,27 @@ async fn hostile_handshakes_get_the_right_reply_and_others_keep_working() {
     assert!(answer == [5, 2] || answer == [5, 2, 1, 0xFF], "{answer:?}");
 
     // Authenticated, then commands the gateway does not do: 0x07.
-    let mut bind = login(&env.token);
+    let mut bind = login();
     bind.extend_from_slice(&[5, 2, 0, 1, 127, 0, 0, 1, 0, 80]);
     let a = exchange(gw, &bind).await;
     assert_eq!(&a[..4], &[5, 2, 1, 0], "auth ok: {a:?}");
     assert_eq!(a[4..6], [5, 7], "BIND refused with 0x07: {a:?}");
-    let mut udp = login(&env.token);
+    let mut udp = login();
     udp.extend_from_slice(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0]);
     let a = exchange(gw, &udp).await;
     assert_eq!(a[4..6], [5, 7], "UDP ASSOCIATE refused with 0x07: {a:?}");
-    let mut unknown = login(&env.token);
+    let mut unknown = login();
     unknown.extend_from_slice(&[5, 9, 0, 1, 127, 0, 0, 1, 0, 80]);
     let a = exchange(gw, &unknown).await;
     assert_eq!(a[4..6], [5, 7], "unknown command refused with 0x07: {a:?}");
     // Unknown address type: 0x08.
-    let mut atyp = login(&env.token);
+    let mut atyp = login();
     atyp.extend_from_slice(&[5, 1, 0, 9, 1, 2, 3, 4, 0, 80]);
     let a = exchange(gw, &atyp).await;
     assert_eq!(a[4..6], [5, 8], "{a:?}");
     // Truncated request after login (a 20-byte name with 1 byte sent): a failure
     // reply or a close, never success.
-    let mut trunc = login(&env.token);
+    let mut trunc = login();
     trunc.extend_from_slice(&[5, 1, 0, 3, 20, b'a']);
     let a = exchange(gw, &trunc).await;
     assert_eq!(a[..4], [5, 2, 1, 0]);
@@ -500,37 +401,9 @@ async fn hostile_handshakes_get_the_right_reply_and_others_keep_working() {
     env.stop().await;
 }
 
-/// Connects through the gateway to `target` and returns the stream after a
-/// success reply, or the reply code.
-async fn socks_connect(gw: SocketAddr, token: &str, target: SocketAddr) -> Result<TcpStream, u8> {
-    let mut s = TcpStream::connect(gw).await.unwrap();
-    let mut req = login(token);
-    req.extend_from_slice(&[5, 1, 0, 3, 9]);
-    req.extend_from_slice(b"localhost");
-    req.extend_from_slice(&target.port().to_be_bytes());
-    s.write_all(&req).await.unwrap();
-    let mut head = [0u8; 4];
-    s.read_exact(&mut head).await.unwrap();
-    assert_eq!(head, [5, 2, 1, 0], "login");
-    let mut reply = [0u8; 4];
-    s.read_exact(&mut reply).await.unwrap();
-    let addr_len = match reply[3] {
-        1 => 4,
-        4 => 16,
-        other => panic!("address type {other}"),
-    };
-    let mut rest = vec![0u8; addr_len + 2];
-    s.read_exact(&mut rest).await.unwrap();
-    if reply[1] == 0 {
-        Ok(s)
-    } else {
-        Err(reply[1])
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_user_limit_and_idle_timeout() {
-    let env = Env::start(
+    let env = start(
         POLICY,
         SocksConfig {
             max_connections_per_user: 2,
@@ -541,15 +414,17 @@ async fn per_user_limit_and_idle_timeout() {
     .await;
     let echo = echo_server().await;
     let gw = env.gw();
-    let mut a = socks_connect(gw, &env.token, echo).await.expect("first");
-    let _b = socks_connect(gw, &env.token, echo).await.expect("second");
+    let mut a = socks5_connect(gw, TANAKA, echo).await.expect("first");
+    let _b = socks5_connect(gw, TANAKA, echo).await.expect("second");
     // The relay copies both ways.
     a.write_all(b"ping").await.unwrap();
     let mut buf = [0u8; 4];
     a.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"ping");
+    // The idle timeout runs from this last activity on `a`.
+    let t = std::time::Instant::now();
     // A third concurrent connection of the same user is refused with 0x02.
-    assert_eq!(socks_connect(gw, &env.token, echo).await.err(), Some(2));
+    assert_eq!(socks5_connect(gw, TANAKA, echo).await.err(), Some(2));
     let records = env.records(3).await;
     let limited = records
         .iter()
@@ -557,7 +432,6 @@ async fn per_user_limit_and_idle_timeout() {
         .expect("the refusal is logged");
     assert!(limited.reasons[0].message.contains("上限（2）"));
     // After the idle timeout both relays are closed and the slots are free again.
-    let t = std::time::Instant::now();
     assert!(read_all(&mut a).await.is_empty());
     assert!(
         t.elapsed() >= Duration::from_millis(800),
@@ -565,9 +439,7 @@ async fn per_user_limit_and_idle_timeout() {
         t.elapsed()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut c = socks_connect(gw, &env.token, echo)
-        .await
-        .expect("slot freed");
+    let mut c = socks5_connect(gw, TANAKA, echo).await.expect("slot freed");
     c.write_all(b"pong").await.unwrap();
     c.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"pong");
@@ -576,7 +448,7 @@ async fn per_user_limit_and_idle_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_changes_apply_without_restart() {
-    let env = Env::start(POLICY, socks_config()).await;
+    let env = start(POLICY, socks_config()).await;
     let web = web_server().await;
     let url = format!("http://localhost:{}/", web.port());
     assert_eq!(env.fetch(&url).await.stdout, "hello");
@@ -616,13 +488,13 @@ async fn policy_changes_apply_without_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_record_is_lost_on_shutdown_or_outage() {
-    let env = Env::start(POLICY, socks_config()).await;
+    let env = start(POLICY, socks_config()).await;
     let gw = env.gw();
     // Denied connections, as fast as possible, then an immediate shutdown of
     // the gateway and its clients: every record must reach the store.
     let n = 40;
     for _ in 0..n {
-        let mut req = login(&env.token);
+        let mut req = login();
         req.extend_from_slice(&[5, 1, 0, 3, 12]);
         req.extend_from_slice(b"deepseek.com");
         req.extend_from_slice(&443u16.to_be_bytes());
@@ -640,13 +512,7 @@ async fn no_record_is_lost_on_shutdown_or_outage() {
     let report = tasks.take().unwrap().shutdown().await;
     assert_eq!(report.spooled, 0);
     let server = server.take().unwrap();
-    let stored = server
-        .store()
-        .query_access(&LogQuery {
-            limit: Some(10_000),
-            ..LogQuery::default()
-        })
-        .unwrap();
+    let stored = access_log(&server).await;
     assert_eq!(stored.iter().filter(|r| r.pep == "socks").count(), n);
 
     // An outage: the server is unreachable, so shutdown spools the records;
@@ -682,13 +548,7 @@ async fn no_record_is_lost_on_shutdown_or_outage() {
     let report = shipper.shutdown().await;
     assert_eq!(report.shipped, 7);
     assert!(!spool.exists(), "the spool is removed once sent");
-    let stored = server
-        .store()
-        .query_access(&LogQuery {
-            limit: Some(10_000),
-            ..LogQuery::default()
-        })
-        .unwrap();
+    let stored = access_log(&server).await;
     assert_eq!(
         stored
             .iter()
@@ -707,7 +567,7 @@ async fn device_posture_reaches_the_gateway_and_unreachable_pdp_fails_closed() {
         "mode = \"socks\"",
         "mode = \"socks\"\nrequire = \"ファイアウォールが有効であること\"",
     );
-    let env = Env::start(&policy, socks_config()).await;
+    let env = start(&policy, socks_config()).await;
     let web = web_server().await;
     let url = format!("http://localhost:{}/", web.port());
     let r = env.fetch(&url).await;
@@ -744,7 +604,7 @@ async fn device_posture_reaches_the_gateway_and_unreachable_pdp_fails_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pac_file_is_served_on_the_gateway_port() {
-    let env = Env::start(
+    let env = start(
         POLICY,
         SocksConfig {
             public_address: Some("gw.example.co.jp:1080".into()),

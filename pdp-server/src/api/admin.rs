@@ -371,8 +371,15 @@ pub async fn route(
             let ttl = b
                 .ttl_minutes
                 .unwrap_or(crate::devices::DEFAULT_CODE_TTL_MINUTES);
-            let issued = crate::devices::issue_enrollment(&b.owner, b.id.as_deref(), ttl)
-                .map_err(|e| ApiError::field("ttl_minutes", e))?;
+            let issued =
+                crate::devices::issue_enrollment(&b.owner, b.id.as_deref(), ttl).map_err(|e| {
+                    match e {
+                        crate::devices::IssueError::Lifetime => {
+                            ApiError::field("ttl_minutes", e.to_string())
+                        }
+                        crate::devices::IssueError::Randomness(_) => ApiError::internal(e),
+                    }
+                })?;
             let new = issued.record.clone();
             blocking(state, move |s| s.create_enrollment(&new)).await?;
             Ok(json(StatusCode::CREATED, &issued.answer()))
@@ -391,18 +398,15 @@ pub async fn route(
             Ok(json(StatusCode::OK, &Id { id }))
         }
         (Method::PUT, ["devices", id, "posture"]) => {
-            let mut posture: policy_core::context::Device =
-                parse_json(&read_body(req, limit).await?)?;
+            let posture: policy_core::context::Device = parse_json(&read_body(req, limit).await?)?;
             if posture.id.as_deref().is_some_and(|x| x != *id) {
                 return Err(ApiError::field(
                     "id",
                     "differs from the device id in the path",
                 ));
             }
-            // The directory, not the report, says whether a device is registered.
-            posture.id = None;
-            posture.registered = None;
             let did = id.to_string();
+            let posture = crate::devices::directory_posture(posture);
             let d = blocking(state, move |s| {
                 s.record_posture(&did, &posture, chrono::Utc::now())?;
                 s.get_device(&did)

@@ -127,8 +127,6 @@ struct BatchAnswer {
     decisions: Vec<Answer>,
 }
 
-pub use pep_client::record::new_decision_id;
-
 /// A denial with one reason about `attribute` (the enforcement points' helper,
 /// plus the attribute concerned).
 fn denial(code: &'static str, attribute: &'static str, message: String) -> Decision {
@@ -279,25 +277,14 @@ pub async fn decide(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Res
         let enriched = state.enricher.enrich(context, &item.app, tz, now).await?;
         let decision = decide_enriched(state, &snapshot.compiled, &item, &enriched);
         let ctx = &enriched.request;
-        let decision_id = new_decision_id(now);
-        let record = AccessRecord {
-            decision_id: decision_id.clone(),
-            time: now,
-            pep: item.pep.as_str().to_string(),
-            target: target(&item, ctx),
-            user: ctx.user.id.clone(),
-            device: ctx.device.id.clone(),
-            decision: decision.effect,
-            reasons: decision.reasons.clone(),
-            auth_method: ctx.auth.method.map(|m| m.as_str().to_string()),
-            source_ip: ctx.source.ip.map(|ip| ip.to_string()),
-            country: ctx.source.country.map(|c| c.as_str().to_string()),
-            anomalies: enriched
-                .assessment
-                .as_ref()
-                .map(Assessment::codes)
-                .unwrap_or_default(),
-        };
+        let mut record =
+            AccessRecord::new(item.pep.as_str(), target(&item, ctx), ctx, &decision, now);
+        record.anomalies = enriched
+            .assessment
+            .as_ref()
+            .map(Assessment::codes)
+            .unwrap_or_default();
+        let decision_id = record.decision_id.clone();
         state.enricher.note(&record, ctx.device.location);
         let risk = enriched.assessment.as_ref().map(|a| RiskOut {
             suspicious: a.suspicious,
@@ -373,19 +360,4 @@ fn spawn_alert(state: Arc<AppState>, email: String, record: AccessRecord, a: Ass
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decision_ids_are_ulids_and_distinct() {
-        let now = Utc::now();
-        let a = new_decision_id(now);
-        let b = new_decision_id(now);
-        assert_eq!(a.len(), 26);
-        assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
-    }
 }

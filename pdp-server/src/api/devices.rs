@@ -46,11 +46,7 @@ pub async fn route(
         (Method::POST, ["attest", "challenge"]) => challenge(state).await,
         (Method::POST, ["attest", "verify"]) => verify_attestation(state, req).await,
         (Method::POST, [id, "report"]) => report(state, req, id).await,
-        (_, ["enroll"] | ["attest", _] | [_, "report"]) => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "allowed: POST",
-        )),
+        (_, ["enroll"] | ["attest", _] | [_, "report"]) => Ok(super::method_not_allowed("POST")),
         _ => Err(ApiError::not_found(format!(
             "no such device endpoint: /v1/devices/{}",
             rest.join("/")
@@ -122,7 +118,7 @@ async fn report(state: &Arc<AppState>, req: Request<Incoming>, id: &str) -> Resu
         })?;
     devices::verify(&key, &body, &signature)
         .map_err(|e| unauthorized("bad_signature", e.to_string()))?;
-    let mut r: Report = parse_json(&body)?;
+    let r: Report = parse_json(&body)?;
     if r.device_id != id {
         return Err(unauthorized(
             "device_mismatch",
@@ -130,7 +126,7 @@ async fn report(state: &Arc<AppState>, req: Request<Incoming>, id: &str) -> Resu
         ));
     }
     let now = chrono::Utc::now();
-    if !devices::fresh(r.time, now, state.config.devices.report_max_skew_secs) {
+    if !devices::fresh(r.time, now, state.config.devices.report_max_skew()) {
         return Err(conflict(
             "stale_report",
             format!(
@@ -140,19 +136,9 @@ async fn report(state: &Arc<AppState>, req: Request<Incoming>, id: &str) -> Resu
             ),
         ));
     }
-    // The directory, not the report, says what the device is and whether it is
-    // registered.
-    r.posture.id = None;
-    r.posture.registered = None;
     let (did, seq) = (id.to_string(), r.seq);
-    let accepted = blocking(state, move |s| {
-        if !s.advance_report_seq(&did, seq)? {
-            return Ok(false);
-        }
-        s.record_posture(&did, &r.posture, now)?;
-        Ok(true)
-    })
-    .await?;
+    let posture = devices::directory_posture(r.posture);
+    let accepted = blocking(state, move |s| s.accept_report(&did, seq, &posture, now)).await?;
     if !accepted {
         return Err(conflict(
             "replayed_report",
@@ -171,8 +157,7 @@ async fn report(state: &Arc<AppState>, req: Request<Incoming>, id: &str) -> Resu
 
 async fn challenge(state: &Arc<AppState>) -> Result<Resp, ApiError> {
     let challenge = devices::new_challenge().map_err(ApiError::internal)?;
-    let ttl = i64::try_from(state.config.devices.challenge_ttl_secs).unwrap_or(i64::MAX / 1000);
-    let expires_at = chrono::Utc::now() + chrono::TimeDelta::seconds(ttl);
+    let expires_at = chrono::Utc::now() + state.config.devices.challenge_ttl();
     let c = challenge.clone();
     blocking(state, move |s| s.create_challenge(&c, expires_at)).await?;
     Ok(json(

@@ -281,7 +281,7 @@ pub fn segment(s: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_request("path segment is not UTF-8"))
 }
 
-fn method_not_allowed(allow: &'static str) -> Resp {
+pub(super) fn method_not_allowed(allow: &'static str) -> Resp {
     let mut r = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

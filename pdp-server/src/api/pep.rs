@@ -4,7 +4,7 @@
 //! | route | body | answer |
 //! |---|---|---|
 //! | `POST /v1/pep/login` | `{"user", "secret", "source_ip"}` | 200 the subject (user with groups, auth, device at that address, source country); 401 wrong user or secret; 403 disabled user |
-//! | `POST /v1/pep/logs` | `{"records": [...]}` | 200 `{"stored": n}` once every record is durable; records already stored (same `decision_id`) are skipped |
+//! | `POST /v1/pep/logs` | `{"records": [...]}` | 200 `{"stored": n}` once every record is durable in the access journal (as the server's own decisions); records already stored (same `decision_id`) are skipped when indexed |
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -123,8 +123,15 @@ pub async fn ingest(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Res
             ));
         }
     }
+    // The same path as the server's own decisions: durable in the access journal
+    // when acknowledged, then indexed (records already stored are skipped there).
     let n = batch.records.len();
-    let records = batch.records;
-    blocking(state, move |s| s.ingest_access(&records)).await?;
+    state.log.append_all(batch.records).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "log_unavailable",
+            format!("the access records could not be written: {e}"),
+        )
+    })?;
     Ok(json(StatusCode::OK, &LogAck { stored: n }))
 }

@@ -116,10 +116,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<EnrollOutcome, StoreError>;
     /// The device's enrolled public key (standard base64), `None` when it has none.
     fn device_key(&self, id: &str) -> Result<Option<String>, StoreError>;
-    /// Records `seq` as the device's last accepted report sequence number if it is
-    /// greater than the one on record (atomically); false (nothing changed) for a
-    /// replay or a device without a key.
-    fn advance_report_seq(&self, id: &str, seq: u64) -> Result<bool, StoreError>;
+    /// Accepts a signed posture report in one transaction: records `seq` as the
+    /// device's last accepted report sequence number if it is greater than the one
+    /// on record, and stores `posture` as its latest report at `at`. False (nothing
+    /// changed) for a replay or a device without a key.
+    fn accept_report(
+        &self,
+        id: &str,
+        seq: u64,
+        posture: &policy_core::context::Device,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>;
     /// Stores an attestation challenge valid until `expires_at`; `Conflict` if it
     /// exists. Expired challenges are purged on the way.
     fn create_challenge(

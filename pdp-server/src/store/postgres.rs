@@ -461,6 +461,26 @@ fn exists(tx: &mut impl GenericClient, sql: &str, key: &str) -> Result<bool, ::p
     Ok(tx.query_opt(sql, &[&key])?.is_some())
 }
 
+/// A device's latest posture report (JSON) and when it was seen.
+fn set_posture(
+    tx: &mut ::postgres::Transaction<'_>,
+    id: &str,
+    json: &str,
+    at: DateTime<Utc>,
+) -> Result<(), WriteError> {
+    let at = codec::micros(at);
+    let changed = tx.execute(
+        "UPDATE devices SET posture = $2::text::jsonb, last_seen = $3 WHERE id = $1",
+        &[&id, &json, &at],
+    )?;
+    if changed == 0 {
+        return Err(WriteError::Store(StoreError::NotFound(format!(
+            "device {id}"
+        ))));
+    }
+    Ok(())
+}
+
 fn check_group_and_user(
     tx: &mut ::postgres::Transaction<'_>,
     group: &str,
@@ -702,20 +722,7 @@ impl Store for PostgresStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let json = codec::to_json(posture)?;
-        let at = codec::micros(at);
-        let changed = self.with(
-            |c| {
-                c.execute(
-                    "UPDATE devices SET posture = $2::text::jsonb, last_seen = $3 WHERE id = $1",
-                    &[&id, &json, &at],
-                )
-            },
-            &format!("device {id}"),
-        )?;
-        if changed == 0 {
-            return Err(StoreError::NotFound(format!("device {id}")));
-        }
-        Ok(())
+        self.write(|tx| set_posture(tx, id, &json, at), &format!("device {id}"))
     }
 
     fn delete_device(&self, id: &str) -> Result<(), StoreError> {
@@ -908,20 +915,31 @@ impl Store for PostgresStore {
             .pop())
     }
 
-    fn advance_report_seq(&self, id: &str, seq: u64) -> Result<bool, StoreError> {
+    fn accept_report(
+        &self,
+        id: &str,
+        seq: u64,
+        posture: &policy_core::context::Device,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let Ok(seq) = i64::try_from(seq) else {
             return Ok(false);
         };
-        let changed = self.with(
-            |c| {
-                c.execute(
+        let json = codec::to_json(posture)?;
+        self.write(
+            |tx| {
+                let advanced = tx.execute(
                     "UPDATE device_keys SET last_seq = $2 WHERE device_id = $1 AND last_seq < $2",
                     &[&id, &seq],
-                )
+                )?;
+                if advanced == 0 {
+                    return Ok(false);
+                }
+                set_posture(tx, id, &json, at)?;
+                Ok(true)
             },
             &format!("device {id}"),
-        )?;
-        Ok(changed == 1)
+        )
     }
 
     fn create_challenge(

@@ -547,16 +547,7 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let json = codec::to_json(posture)?;
-        let at = time_to_sql(codec::micros(at));
-        let changed = self.write(|tx| {
-            tx.prepare_cached("UPDATE devices SET posture = ?2, last_seen = ?3 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id, json, at]))
-                .map_err(backend)
-        })?;
-        if changed == 0 {
-            return Err(StoreError::NotFound(format!("device {id}")));
-        }
-        Ok(())
+        self.write(|tx| set_posture(tx, id, &json, at))
     }
 
     fn delete_device(&self, id: &str) -> Result<(), StoreError> {
@@ -749,18 +740,30 @@ impl Store for SqliteStore {
         .pop())
     }
 
-    fn advance_report_seq(&self, id: &str, seq: u64) -> Result<bool, StoreError> {
+    fn accept_report(
+        &self,
+        id: &str,
+        seq: u64,
+        posture: &policy_core::context::Device,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let Ok(seq) = i64::try_from(seq) else {
             return Ok(false);
         };
-        let changed = self.write(|tx| {
-            tx.prepare_cached(
-                "UPDATE device_keys SET last_seq = ?2 WHERE device_id = ?1 AND last_seq < ?2",
-            )
-            .and_then(|mut s| s.execute(params![id, seq]))
-            .map_err(backend)
-        })?;
-        Ok(changed == 1)
+        let json = codec::to_json(posture)?;
+        self.write(|tx| {
+            let advanced = tx
+                .prepare_cached(
+                    "UPDATE device_keys SET last_seq = ?2 WHERE device_id = ?1 AND last_seq < ?2",
+                )
+                .and_then(|mut s| s.execute(params![id, seq]))
+                .map_err(backend)?;
+            if advanced == 0 {
+                return Ok(false);
+            }
+            set_posture(tx, id, &json, at)?;
+            Ok(true)
+        })
     }
 
     fn create_challenge(
@@ -852,6 +855,24 @@ impl SqliteStore {
         }
         Ok(())
     }
+}
+
+/// A device's latest posture report (JSON) and when it was seen.
+fn set_posture(
+    conn: &Connection,
+    id: &str,
+    json: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let at = time_to_sql(codec::micros(at));
+    let changed = conn
+        .prepare_cached("UPDATE devices SET posture = ?2, last_seen = ?3 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![id, json, at]))
+        .map_err(backend)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("device {id}")));
+    }
+    Ok(())
 }
 
 fn check_group_and_user(conn: &Connection, group: &str, user: &str) -> Result<(), StoreError> {

@@ -298,17 +298,11 @@ fn device_enroll_prints_a_one_time_code_that_the_store_accepts_once() {
         &format!("data_dir = {:?}\n", data.display().to_string()),
     );
     let cfg = cfg.to_str().unwrap();
-    let (code, _, err) = run(&[
-        "user",
-        "add",
-        "tanaka",
-        "--email",
-        "t@example.co.jp",
-        "--config",
-        cfg,
-    ]);
+    // Every command here works on that server configuration.
+    let run_cfg = |args: &[&str]| run(&[args, &["--config", cfg]].concat());
+    let (code, _, err) = run_cfg(&["user", "add", "tanaka", "--email", "t@example.co.jp"]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, err) = run(&[
+    let (code, out, err) = run_cfg(&[
         "device",
         "enroll",
         "--owner",
@@ -317,26 +311,22 @@ fn device_enroll_prints_a_one_time_code_that_the_store_accepts_once() {
         "PC-1",
         "--ttl-minutes",
         "5",
-        "--config",
-        cfg,
     ]);
     assert_eq!(code, 0, "{err}");
     let enrol = out.trim().to_string();
     assert_eq!(enrol.len(), 39, "{enrol}");
     assert!(err.contains("rzts-agent enroll"), "{err}");
     // Bad lifetimes and unknown owners exit 2.
-    let (code, _, _) = run(&[
+    let (code, _, _) = run_cfg(&[
         "device",
         "enroll",
         "--owner",
         "tanaka",
         "--ttl-minutes",
         "0",
-        "--config",
-        cfg,
     ]);
     assert_eq!(code, 2);
-    let (code, _, _) = run(&["device", "enroll", "--owner", "nobody", "--config", cfg]);
+    let (code, _, _) = run_cfg(&["device", "enroll", "--owner", "nobody"]);
     assert_eq!(code, 2);
 
     // Only the code's hash is stored; the store accepts it exactly once.
@@ -352,7 +342,7 @@ fn device_enroll_prints_a_one_time_code_that_the_store_accepts_once() {
         store.enroll_device(&hash, "KEY", "unused", now).unwrap(),
         pdp_server::model::EnrollOutcome::Used
     );
-    let (code, out, _) = run(&["device", "list", "--config", cfg]);
+    let (code, out, _) = run_cfg(&["device", "list"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("PC-1\ttanaka"), "{out}");
 }

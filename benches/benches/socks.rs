@@ -8,7 +8,8 @@
 //! - `direct`: plain TCP to the server;
 //! - `rzts`: through the gateway, started as `rzts serve` mounts it, with the real
 //!   decision server in this process (SQLite store in a temporary directory, the
-//!   signed bundle, log ingest). SOCKS5 hostname request for `localhost:PORT` with
+//!   signed bundle, log ingest; the setup of the gateway tests,
+//!   `pep-socks/tests/support`). SOCKS5 hostname request for `localhost:PORT` with
 //!   RFC 1929 user `tanaka` and his proxy token: login (cached), DNS, the local
 //!   decision, the access record queued for the log, connect, relay;
 //! - `dante`: through Dante 1.4, started here as a child process with a generated
@@ -36,8 +37,11 @@
 //!
 //! `CARGO_TARGET_DIR=/tmp/bench-target cargo bench -p rzts-benches --bench socks`
 
+#[path = "../../pep-socks/tests/support/mod.rs"]
+mod support;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -45,25 +49,11 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use pdp_server::config::ServerConfig;
-use pdp_server::model::NewUser;
-use pdp_server::server::{RunningServer, Server};
-use pep_client::{PepClients, PepOptions, PepTasks};
-use pep_socks::{Gateway, RunningGateway, SocksConfig};
+use pep_socks::SocksConfig;
+use support::{socks5_connect, Env, POLICY, TANAKA};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-
-const POLICY: &str = r#"
-timezone = "Asia/Tokyo"
-
-[apps.internet]
-mode = "socks"
-deny = "アクセス先のドメイン名が deepseek.com であること"
-"#;
-
-const USER: &str = "tanaka";
-const TOKEN: &str = "tanaka-proxy-token-0123456789abcdef";
 
 /// Client read buffer (the same for the three variants).
 const READ_BUF: usize = 64 * 1024;
@@ -141,95 +131,6 @@ async fn forwarder(target: SocketAddr) -> SocketAddr {
         }
     });
     addr
-}
-
-// ---------------------------------------------------------------------------
-// The RZTS gateway with its decision server (as pep-socks/tests/gateway.rs)
-
-struct Rzts {
-    _dir: TempDir,
-    server: Option<RunningServer>,
-    gateway: Option<RunningGateway>,
-    tasks: Option<PepTasks>,
-}
-
-fn server_config(dir: &Path) -> ServerConfig {
-    let mut c = ServerConfig::embedded_default();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.data_dir = dir.join("data");
-    c.policy = dir.join("policies.toml");
-    c.store = Some(format!("sqlite:{}", dir.join("rzts.db").display()));
-    c.admin_token = Some("bench-admin-token-0123456789".into());
-    c
-}
-
-impl Rzts {
-    async fn start() -> Rzts {
-        let dir = tempfile::Builder::new()
-            .prefix("rzts-socks-bench-rzts-")
-            .tempdir()
-            .unwrap();
-        std::fs::write(dir.path().join("policies.toml"), POLICY).unwrap();
-        let server = Server::start(server_config(dir.path()))
-            .await
-            .expect("the decision server starts");
-        let store = server.store();
-        store
-            .create_user(&NewUser {
-                id: USER.into(),
-                email: "tanaka@example.co.jp".into(),
-                display_name: "田中".into(),
-                password_hash: None,
-            })
-            .unwrap();
-        store
-            .set_proxy_credential(USER, Some(&pdp_server::api::pep::token_digest(TOKEN)))
-            .unwrap();
-        let socks = SocksConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..SocksConfig::default()
-        };
-        let (clients, tasks) = PepClients::start(PepOptions {
-            pdp_url: server.url(),
-            pep_token: server.pep_token().to_string(),
-            bundle_key: server.bundle_public_key(),
-            login_cache: Duration::from_secs(socks.login_cache_secs),
-            log_spool: None,
-        })
-        .unwrap();
-        let version = server.state().policy.current().version;
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            clients.policy.wait_for_version(version),
-        )
-        .await
-        .expect("the gateway receives the policy bundle");
-        let gateway = Gateway::start(socks, clients)
-            .await
-            .expect("the gateway starts");
-        Rzts {
-            _dir: dir,
-            server: Some(server),
-            gateway: Some(gateway),
-            tasks: Some(tasks),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.gateway.as_ref().unwrap().addr()
-    }
-
-    async fn stop(mut self) {
-        if let Some(g) = self.gateway.take() {
-            g.shutdown().await;
-        }
-        if let Some(t) = self.tasks.take() {
-            t.shutdown().await;
-        }
-        if let Some(s) = self.server.take() {
-            s.shutdown().await.unwrap();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -389,12 +290,6 @@ enum Via {
     Socks(SocketAddr, Option<(&'static str, &'static str)>),
 }
 
-async fn read_exact(s: &mut TcpStream, buf: &mut [u8], what: &str) {
-    s.read_exact(buf)
-        .await
-        .unwrap_or_else(|e| panic!("SOCKS5 {what}: {e}"));
-}
-
 /// Opens a connection to `localhost:target.port()` as `via` says: for a proxy, a
 /// SOCKS5 CONNECT with a hostname request, one step at a time as curl does.
 async fn open(via: Via, target: SocketAddr) -> TcpStream {
@@ -413,51 +308,14 @@ async fn open(via: Via, target: SocketAddr) -> TcpStream {
         }
         Via::Socks(proxy, auth) => (proxy, auth),
     };
-    let mut s = TcpStream::connect(proxy)
+    socks5_connect(proxy, auth, target)
         .await
-        .unwrap_or_else(|e| panic!("connect to the SOCKS5 proxy {proxy}: {e}"));
-    s.set_nodelay(true).unwrap();
-    let method = if auth.is_some() { 0x02 } else { 0x00 };
-    s.write_all(&[5, 1, method]).await.unwrap();
-    let mut reply = [0u8; 2];
-    read_exact(&mut s, &mut reply, "method reply").await;
-    assert_eq!(reply, [5, method], "SOCKS5 method not accepted by {proxy}");
-    if let Some((user, pass)) = auth {
-        let mut m = vec![1, user.len() as u8];
-        m.extend_from_slice(user.as_bytes());
-        m.push(pass.len() as u8);
-        m.extend_from_slice(pass.as_bytes());
-        s.write_all(&m).await.unwrap();
-        read_exact(&mut s, &mut reply, "auth reply").await;
-        assert_eq!(reply, [1, 0], "SOCKS5 login refused by {proxy}");
-    }
-    let host = b"localhost";
-    let mut req = vec![5, 1, 0, 3, host.len() as u8];
-    req.extend_from_slice(host);
-    req.extend_from_slice(&target.port().to_be_bytes());
-    s.write_all(&req).await.unwrap();
-    let mut head = [0u8; 4];
-    read_exact(&mut s, &mut head, "CONNECT reply").await;
-    assert_eq!(
-        head[..2],
-        [5, 0],
-        "SOCKS5 CONNECT to localhost:{} refused by {proxy} (reply {:#04x})",
-        target.port(),
-        head[1]
-    );
-    let rest = match head[3] {
-        1 => 4 + 2,
-        4 => 16 + 2,
-        3 => {
-            let mut l = [0u8; 1];
-            read_exact(&mut s, &mut l, "bound name length").await;
-            usize::from(l[0]) + 2
-        }
-        t => panic!("SOCKS5 reply from {proxy} with address type {t}"),
-    };
-    let mut bound = vec![0u8; rest];
-    read_exact(&mut s, &mut bound, "bound address").await;
-    s
+        .unwrap_or_else(|code| {
+            panic!(
+                "SOCKS5 CONNECT to localhost:{} refused by {proxy} (reply {code:#04x})",
+                target.port()
+            )
+        })
 }
 
 /// One bulk transfer: connect, read to EOF; returns the bytes read.
@@ -509,19 +367,29 @@ fn bench_socks(c: &mut Criterion) {
         (
             bulk_server(bulk_len).await,
             first_byte_server().await,
-            Rzts::start().await,
+            // The gateway with its defaults (as `rzts serve` with only `listen` set)
+            // and the server's.
+            Env::start(
+                POLICY,
+                SocksConfig {
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    ..SocksConfig::default()
+                },
+                |_| {},
+            )
+            .await,
         )
     });
     let forward = Via::Forward(servers.block_on(forwarder(bulk_addr)));
     let variants = [
         ("direct", Via::Direct),
-        ("rzts", Via::Socks(rzts.addr(), Some((USER, TOKEN)))),
+        ("rzts", Via::Socks(rzts.gw(), TANAKA)),
         ("dante", Via::Socks(dante.addr, None)),
     ];
     eprintln!(
         "SOCKS5 bench: bulk {bulk_mib} MiB per connection; gateway {}, Dante {} \
          (no auth); {threads} server worker threads",
-        rzts.addr(),
+        rzts.gw(),
         dante.addr
     );
 

@@ -51,6 +51,10 @@ pub struct ApiError {
     pub message: String,
     /// The field at fault, if one is.
     pub field: Option<String>,
+    /// The bearer-token realm to challenge with (`WWW-Authenticate`), for a
+    /// missing or wrong token; other 401s (a bad device signature, a failed
+    /// login) are not token challenges.
+    pub challenge: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -69,6 +73,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            challenge: None,
         }
     }
 
@@ -79,6 +84,7 @@ impl ApiError {
             code: "invalid_request",
             message: message.into(),
             field: Some(field.into()),
+            challenge: None,
         }
     }
 
@@ -90,6 +96,14 @@ impl ApiError {
     /// 404.
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 401 for a missing or wrong bearer token of `realm`.
+    fn bad_token(realm: &'static str, message: &str) -> ApiError {
+        ApiError {
+            challenge: Some(realm),
+            ..ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        }
     }
 
     /// 500: something that should not fail did (a random source, an encoder).
@@ -105,11 +119,10 @@ impl ApiError {
             field: self.field.as_deref(),
         };
         let mut r = json(self.status, &body);
-        if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
-                hyper::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"rzts-admin\""),
-            );
+        if let Some(realm) = self.challenge {
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\"")) {
+                r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, v);
+            }
         }
         r
     }
@@ -232,9 +245,8 @@ pub fn require_admin(state: &AppState, req: &Request<Incoming>) -> Result<(), Ap
     if token_matches(req, &state.admin_token_sha256) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+        Err(ApiError::bad_token(
+            "rzts-admin",
             "missing or wrong admin token (Authorization: Bearer <token>)",
         ))
     }
@@ -246,9 +258,8 @@ pub fn require_pep(state: &AppState, req: &Request<Incoming>) -> Result<(), ApiE
     {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+        Err(ApiError::bad_token(
+            "rzts-pep",
             "missing or wrong enforcement-point token (Authorization: Bearer <pep token>)",
         ))
     }

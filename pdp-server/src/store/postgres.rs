@@ -481,6 +481,17 @@ fn set_posture(
     Ok(())
 }
 
+/// `NotFound` unless user `id` exists; FOR KEY SHARE keeps the row from being
+/// deleted until the transaction ends.
+fn require_user(tx: &mut ::postgres::Transaction<'_>, id: &str) -> Result<(), WriteError> {
+    if !exists(tx, "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", id)? {
+        return Err(WriteError::Store(StoreError::NotFound(format!(
+            "user {id}"
+        ))));
+    }
+    Ok(())
+}
+
 fn check_group_and_user(
     tx: &mut ::postgres::Transaction<'_>,
     group: &str,
@@ -496,11 +507,7 @@ fn check_group_and_user(
             "group {group}"
         ))));
     }
-    if !exists(tx, "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", user)? {
-        return Err(WriteError::Store(StoreError::NotFound(format!(
-            "user {user}"
-        ))));
-    }
+    require_user(tx, user)?;
     Ok(())
 }
 
@@ -683,11 +690,7 @@ impl Store for PostgresStore {
         let device = codec::new_device(id, owner, codec::now());
         self.write(
             |tx| {
-                if !exists(tx, "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", owner)? {
-                    return Err(WriteError::Store(StoreError::NotFound(format!(
-                        "user {owner}"
-                    ))));
-                }
+                require_user(tx, owner)?;
                 tx.execute(
                     "INSERT INTO devices (id, owner, posture, last_seen, registered_at)
                      VALUES ($1, $2, NULL, NULL, $3)",
@@ -773,12 +776,7 @@ impl Store for PostgresStore {
         let now = codec::now();
         self.write(
             |tx| {
-                let known = tx.query_opt("SELECT 1 FROM users WHERE id = $1", &[&user])?;
-                if known.is_none() {
-                    return Err(WriteError::Store(StoreError::NotFound(format!(
-                        "user {user}"
-                    ))));
-                }
+                require_user(tx, user)?;
                 match token_sha256 {
                     Some(h) => tx.execute(
                         "INSERT INTO proxy_credentials (user_id, token_sha256, created_at)
@@ -816,12 +814,7 @@ impl Store for PostgresStore {
     fn create_enrollment(&self, code: &NewEnrollment) -> Result<(), StoreError> {
         self.write(
             |tx| {
-                if !exists(tx, "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", &code.owner)? {
-                    return Err(WriteError::Store(StoreError::NotFound(format!(
-                        "user {}",
-                        code.owner
-                    ))));
-                }
+                require_user(tx, &code.owner)?;
                 tx.execute(
                     "INSERT INTO enrollment_codes (code_sha256, owner, device_id, created_at, expires_at)
                      VALUES ($1, $2, $3, $4, $5)",

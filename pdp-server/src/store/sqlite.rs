@@ -508,9 +508,7 @@ impl Store for SqliteStore {
     fn register_device(&self, id: &str, owner: &str) -> Result<Device, StoreError> {
         let device = codec::new_device(id, owner, codec::now());
         self.write(|tx| {
-            if !exists(tx, "SELECT 1 FROM users WHERE id = ?1", owner)? {
-                return Err(StoreError::NotFound(format!("user {owner}")));
-            }
+            require_user(tx, owner)?;
             tx.prepare_cached(
                 "INSERT INTO devices (id, owner, posture, last_seen, registered_at)
                  VALUES (?1, ?2, NULL, NULL, ?3)",
@@ -599,9 +597,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let now = time_to_sql(codec::now());
         self.write(|tx| {
-            if !exists(tx, "SELECT 1 FROM users WHERE id = ?1", user)? {
-                return Err(StoreError::NotFound(format!("user {user}")));
-            }
+            require_user(tx, user)?;
             match token_sha256 {
                 Some(h) => tx
                     .prepare_cached(
@@ -635,9 +631,7 @@ impl Store for SqliteStore {
 
     fn create_enrollment(&self, code: &NewEnrollment) -> Result<(), StoreError> {
         self.write(|tx| {
-            if !exists(tx, "SELECT 1 FROM users WHERE id = ?1", &code.owner)? {
-                return Err(StoreError::NotFound(format!("user {}", code.owner)));
-            }
+            require_user(tx, &code.owner)?;
             tx.prepare_cached(
                 "INSERT INTO enrollment_codes (code_sha256, owner, device_id, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -875,12 +869,18 @@ fn set_posture(
     Ok(())
 }
 
+/// `NotFound` unless user `id` exists.
+fn require_user(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    if !exists(conn, "SELECT 1 FROM users WHERE id = ?1", id)? {
+        return Err(StoreError::NotFound(format!("user {id}")));
+    }
+    Ok(())
+}
+
 fn check_group_and_user(conn: &Connection, group: &str, user: &str) -> Result<(), StoreError> {
     if !exists(conn, "SELECT 1 FROM user_groups WHERE name = ?1", group)? {
         return Err(StoreError::NotFound(format!("group {group}")));
     }
-    if !exists(conn, "SELECT 1 FROM users WHERE id = ?1", user)? {
-        return Err(StoreError::NotFound(format!("user {user}")));
-    }
+    require_user(conn, user)?;
     Ok(())
 }

@@ -50,21 +50,30 @@ pub async fn send(
     .await
 }
 
-/// Builds (with the next sequence number), signs and sends one report of
-/// `posture`; remembers it as the last reported posture when accepted.
+/// [`report_with`] the configuration and key saved in `state`.
 pub async fn report_once(
     state: &StateDir,
     posture: &Posture,
 ) -> Result<ReportAccepted, AgentError> {
-    let config = state.load_config()?;
-    let key = state.load_key()?;
+    report_with(state, &state.load_config()?, &state.load_key()?, posture).await
+}
+
+/// Builds (with the next sequence number), signs with `key` and sends one report
+/// of `posture` to `config.server`; remembers it as the last reported posture
+/// when accepted.
+pub async fn report_with(
+    state: &StateDir,
+    config: &AgentConfig,
+    key: &SigningKey,
+    posture: &Posture,
+) -> Result<ReportAccepted, AgentError> {
     let report = Report {
         device_id: config.device_id.clone(),
         seq: state.next_seq()?,
         time: chrono::Utc::now(),
         posture: posture.clone(),
     };
-    let accepted = send(&config, sign(&report, &key)?).await?;
+    let accepted = send(config, sign(&report, key)?).await?;
     state.save_last_posture(posture)?;
     Ok(accepted)
 }

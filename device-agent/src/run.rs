@@ -42,7 +42,7 @@ pub async fn run(
         tracing::info!(addr = %config.attest_listen, "attestation endpoint listening");
         let attester = Arc::new(crate::attest::Attester {
             device_id: config.device_id.clone(),
-            key,
+            key: key.clone(),
             origins: config.attestation_origins.clone(),
         });
         Some(tokio::spawn(crate::attest::serve(
@@ -58,14 +58,17 @@ pub async fn run(
     };
     let period = Duration::from_secs(config.interval_secs.max(1));
     let mut last_sent: Option<Instant> = None;
+    // Read once; kept up to date as reports are accepted.
+    let mut last_posture = state.last_posture();
     loop {
         let c = collect(collector.clone(), options.clone()).await?;
         let due = last_sent.is_none_or(|t| t.elapsed() >= period);
-        if due || changed(state.last_posture().as_ref(), &c.posture) {
-            match crate::report::report_once(&state, &c.posture).await {
+        if due || changed(last_posture.as_ref(), &c.posture) {
+            match crate::report::report_with(&state, &config, &key, &c.posture).await {
                 Ok(a) => {
                     tracing::info!(seq = a.seq, "posture reported");
                     last_sent = Some(Instant::now());
+                    last_posture = Some(c.posture);
                 }
                 Err(e) => tracing::warn!(error = %e, "report failed; retrying later"),
             }

@@ -40,6 +40,7 @@
 //! assert!(a.findings.is_empty() && !a.suspicious);
 //! ```
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, FixedOffset, Timelike, Utc};
@@ -109,26 +110,27 @@ impl Default for DetectorConfig {
     }
 }
 
-/// The access being assessed.
+/// The access being assessed. It borrows from the request context it was read
+/// from (assessing one access allocates nothing for it).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
+pub struct Observation<'a> {
     /// The user's id.
-    pub user: String,
+    pub user: Cow<'a, str>,
     /// When the access happened.
     pub time: DateTime<Utc>,
     /// Source country (ISO 3166-1 alpha-2), if known.
-    pub country: Option<String>,
+    pub country: Option<Cow<'a, str>>,
     /// Source IP address, if known.
     pub source_ip: Option<IpAddr>,
     /// Device id, if known.
-    pub device: Option<String>,
+    pub device: Option<Cow<'a, str>>,
     /// The device's reported location, if any.
     pub location: Option<Point>,
 }
 
-impl Observation {
+impl<'a> Observation<'a> {
     /// An observation with only the user and the time known.
-    pub fn new(user: impl Into<String>, time: DateTime<Utc>) -> Observation {
+    pub fn new(user: impl Into<Cow<'a, str>>, time: DateTime<Utc>) -> Observation<'a> {
         Observation {
             user: user.into(),
             time,
@@ -140,25 +142,25 @@ impl Observation {
     }
 
     /// Sets the source country.
-    pub fn with_country(mut self, country: impl Into<String>) -> Observation {
+    pub fn with_country(mut self, country: impl Into<Cow<'a, str>>) -> Observation<'a> {
         self.country = Some(country.into());
         self
     }
 
     /// Sets the device id.
-    pub fn with_device(mut self, device: impl Into<String>) -> Observation {
+    pub fn with_device(mut self, device: impl Into<Cow<'a, str>>) -> Observation<'a> {
         self.device = Some(device.into());
         self
     }
 
     /// Sets the device location.
-    pub fn with_location(mut self, location: Point) -> Observation {
+    pub fn with_location(mut self, location: Point) -> Observation<'a> {
         self.location = Some(location);
         self
     }
 
     /// Sets the source IP address.
-    pub fn with_source_ip(mut self, ip: IpAddr) -> Observation {
+    pub fn with_source_ip(mut self, ip: IpAddr) -> Observation<'a> {
         self.source_ip = Some(ip);
         self
     }
@@ -166,15 +168,19 @@ impl Observation {
     /// Reads an (enriched) request context; `None` when it names no user.
     /// `time` is the server's clock, not the PEP's claim.
     pub fn from_request(
-        req: &policy_core::context::Request,
+        req: &'a policy_core::context::Request,
         time: DateTime<Utc>,
-    ) -> Option<Observation> {
+    ) -> Option<Observation<'a>> {
         Some(Observation {
-            user: req.user.id.clone()?,
+            user: Cow::Borrowed(req.user.id.as_deref()?),
             time,
-            country: req.source.country.as_ref().map(|c| c.as_str().to_string()),
+            country: req
+                .source
+                .country
+                .as_ref()
+                .map(|c| Cow::Borrowed(c.as_str())),
             source_ip: req.source.ip,
-            device: req.device.id.clone(),
+            device: req.device.id.as_deref().map(Cow::Borrowed),
             location: req.device.location,
         })
     }

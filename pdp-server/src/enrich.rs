@@ -88,14 +88,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The cached value for `key` when it is younger than `ttl` at `now` (one clock
+/// reading per request instead of one per lookup).
 fn cached<T: Clone>(
     map: &Mutex<HashMap<String, Cached<T>>>,
     key: &str,
     ttl: Duration,
+    now: Instant,
 ) -> Option<T> {
     lock(map)
         .get(key)
-        .filter(|c| c.at.elapsed() < ttl)
+        .filter(|c| now.saturating_duration_since(c.at) < ttl)
         .map(|c| c.value.clone())
 }
 
@@ -185,21 +188,19 @@ impl Enricher {
         tz: policy_core::chrono_tz::Tz,
         now: DateTime<Utc>,
     ) -> Result<Enriched, StoreError> {
-        let user_id = req.user.id.clone();
-        let device_id = req.device.id.clone();
+        // Borrowed, not cloned: only a trip to the store needs owned copies.
+        let user_id = req.user.id.as_deref();
+        let device_id = req.device.id.as_deref();
         let history = self.detector.config().history.max(1);
+        let clock = Instant::now();
 
         // What the caches have, and what must be read from the store.
-        let mut user_entry = user_id
-            .as_deref()
-            .and_then(|u| cached(&self.users, u, self.ttl));
-        let mut device = device_id
-            .as_deref()
-            .and_then(|d| cached(&self.devices, d, self.ttl));
-        let recent_cached = user_id.as_deref().is_some_and(|u| {
+        let mut user_entry = user_id.and_then(|u| cached(&self.users, u, self.ttl, clock));
+        let mut device = device_id.and_then(|d| cached(&self.devices, d, self.ttl, clock));
+        let recent_cached = user_id.is_some_and(|u| {
             lock(&self.recent)
                 .get(u)
-                .is_some_and(|c| c.at.elapsed() < self.ttl)
+                .is_some_and(|c| clock.saturating_duration_since(c.at) < self.ttl)
         });
         let need_user = user_id.is_some() && user_entry.is_none();
         let need_device = device_id.is_some() && device.is_none();
@@ -207,7 +208,7 @@ impl Enricher {
         let mut loaded_recent: Option<Vec<Past>> = None;
         if need_user || need_device || need_recent {
             let store = self.store.clone();
-            let (u, d) = (user_id.clone(), device_id.clone());
+            let (u, d) = (user_id.map(str::to_owned), device_id.map(str::to_owned));
             let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, StoreError> {
                 let mut l = Loaded::default();
                 if let (true, Some(u)) = (need_user, &u) {
@@ -239,19 +240,19 @@ impl Enricher {
             .await
             .map_err(|e| StoreError::Backend(format!("directory lookup failed: {e}")))??;
             let caching = !self.ttl.is_zero();
-            if let (Some(e), Some(u)) = (loaded.user, &user_id) {
+            if let (Some(e), Some(u)) = (loaded.user, user_id) {
                 if caching {
                     put(&self.users, u, e.clone());
                 }
                 user_entry = Some(e);
             }
-            if let (Some(dv), Some(d)) = (loaded.device, &device_id) {
+            if let (Some(dv), Some(d)) = (loaded.device, device_id) {
                 if caching {
                     put(&self.devices, d, dv.clone());
                 }
                 device = Some(dv);
             }
-            if let (Some(r), Some(u)) = (loaded.recent, &user_id) {
+            if let (Some(r), Some(u)) = (loaded.recent, user_id) {
                 if caching {
                     put(&self.recent, u, r);
                 } else {
@@ -277,7 +278,7 @@ impl Enricher {
         if device_id.is_some() {
             let owned = device
                 .flatten()
-                .filter(|d| user.is_some() && user_id.as_deref() == Some(d.owner.as_str()));
+                .filter(|d| user.is_some() && user_id == Some(d.owner.as_str()));
             req.device.registered = Some(owned.is_some());
             if let Some(posture) = owned.as_ref().and_then(|d| d.posture.as_ref()) {
                 merge_device(&mut req.device, posture);
@@ -302,7 +303,7 @@ impl Enricher {
             Some(r) => self.detector.assess(&obs, r),
             None => {
                 let recent = lock(&self.recent);
-                let history: &[Past] = recent.get(&obs.user).map_or(&[], |c| &c.value);
+                let history: &[Past] = recent.get(obs.user.as_ref()).map_or(&[], |c| &c.value);
                 self.detector.assess(&obs, history)
             }
         });

@@ -31,7 +31,6 @@ use std::path::{Path, PathBuf};
 use crate::model::AccessRecord;
 
 /// An append-only file of access records, one JSON object per line.
-#[derive(Debug)]
 pub struct Journal {
     file: File,
     path: PathBuf,
@@ -45,7 +44,28 @@ pub struct Journal {
     rotated_base: Option<u64>,
     /// A failed append could not be undone: nothing more is appended.
     broken: bool,
+    /// The lines of one append, kept between appends: a fresh buffer of tens of
+    /// kilobytes per group commit made the allocator fault in (and zero) new
+    /// pages every time, which cost more CPU than serialising the records.
+    buf: Vec<u8>,
 }
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("len", &self.len)
+            .field("appended", &self.appended)
+            .field("base", &self.base)
+            .field("rotated_base", &self.rotated_base)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most bytes the line buffer keeps between appends (a huge batch's buffer is
+/// given back instead of being held for ever).
+const KEEP_BUF_BYTES: usize = 1 << 20;
 
 /// The journal's files as they were at one moment, opened for reading: every
 /// record with an ordinal below [`Snapshot::end`] is in them.
@@ -112,6 +132,7 @@ impl Journal {
                 base: 0,
                 rotated_base: None,
                 broken: false,
+                buf: Vec::new(),
             },
             recovered,
         ))
@@ -171,25 +192,38 @@ impl Journal {
                 "an earlier failed write could not be undone; restart to recover",
             ));
         }
-        let mut buf = Vec::with_capacity(records.len() * 400);
-        for r in records {
-            serde_json::to_writer(&mut buf, r).map_err(std::io::Error::other)?;
-            buf.push(b'\n');
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let written = Self::write_lines(&mut self.file, &mut buf, records);
+        let bytes = buf.len() as u64;
+        if buf.capacity() > KEEP_BUF_BYTES {
+            buf = Vec::new();
         }
-        if let Err(e) = self
-            .file
-            .write_all(&buf)
-            .and_then(|()| self.file.sync_data())
-        {
+        self.buf = buf;
+        if let Err(e) = written {
             if self.regular && self.file.set_len(self.len).is_err() {
                 self.broken = true;
             }
             return Err(e);
         }
-        self.len += buf.len() as u64;
+        self.len += bytes;
         let first = self.appended;
         self.appended += records.len() as u64;
         Ok(first)
+    }
+
+    /// Serialises `records` as JSON lines into `buf`, writes and syncs them.
+    fn write_lines(
+        file: &mut File,
+        buf: &mut Vec<u8>,
+        records: &[AccessRecord],
+    ) -> std::io::Result<()> {
+        for r in records {
+            serde_json::to_writer(&mut *buf, r).map_err(std::io::Error::other)?;
+            buf.push(b'\n');
+        }
+        file.write_all(buf)?;
+        file.sync_data()
     }
 
     /// Opens the journal's files for reading as they are now (see [`Snapshot`]).

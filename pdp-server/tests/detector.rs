@@ -43,7 +43,7 @@ fn office_history() -> Vec<AccessRecord> {
         .collect()
 }
 
-fn obs() -> Observation {
+fn obs() -> Observation<'static> {
     Observation::new("tanaka", now())
         .with_country("JP")
         .with_device("PC-0042")

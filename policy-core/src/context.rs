@@ -535,8 +535,23 @@ where
     T: FromStr,
     T::Err: fmt::Display,
 {
-    let s = String::deserialize(d)?;
-    s.parse::<T>().map(Some).map_err(serde::de::Error::custom)
+    // Parsed from the deserializer's own text: no `String` for a value that is
+    // turned into something else anyway.
+    struct Parse<T>(std::marker::PhantomData<T>);
+    impl<T> serde::de::Visitor<'_> for Parse<T>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Option<T>, E> {
+            s.parse::<T>().map(Some).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Parse(std::marker::PhantomData))
 }
 
 fn display_opt<S: Serializer, T: fmt::Display>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {

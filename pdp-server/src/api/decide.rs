@@ -135,7 +135,9 @@ fn denial(code: &'static str, attribute: &'static str, message: String) -> Decis
     d
 }
 
-fn target(item: &DecideRequest, ctx: &Context) -> String {
+/// The access log's target: `host:port` for the gateway, else the app (taken
+/// out of `item`, which is not needed after its record is built).
+fn target(item: &mut DecideRequest, ctx: &Context) -> String {
     if item.pep == Pep::Socks {
         let host = ctx
             .destination
@@ -150,7 +152,7 @@ fn target(item: &DecideRequest, ctx: &Context) -> String {
             };
         }
     }
-    item.app.clone()
+    std::mem::take(&mut item.app)
 }
 
 /// Decides one enriched request: a disabled user and (when configured) a
@@ -277,8 +279,8 @@ pub async fn decide(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Res
         let enriched = state.enricher.enrich(context, &item.app, tz, now).await?;
         let decision = decide_enriched(state, &snapshot.compiled, &item, &enriched);
         let ctx = &enriched.request;
-        let mut record =
-            AccessRecord::new(item.pep.as_str(), target(&item, ctx), ctx, &decision, now);
+        let target = target(&mut item, ctx);
+        let mut record = AccessRecord::new(item.pep.as_str(), target, ctx, &decision, now);
         record.anomalies = enriched
             .assessment
             .as_ref()

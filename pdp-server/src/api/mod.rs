@@ -147,8 +147,10 @@ impl From<StoreError> for ApiError {
 
 /// A JSON response.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Resp {
-    match serde_json::to_vec(value) {
-        Ok(b) => bytes_response(status, "application/json", Bytes::from(b)),
+    // Room for a typical answer up front (to_vec starts at 128 bytes and grows).
+    let mut buf = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut buf, value) {
+        Ok(()) => bytes_response(status, "application/json", Bytes::from(buf)),
         Err(e) => {
             tracing::error!(error = %e, "response serialisation failed");
             bytes_response(
@@ -307,8 +309,10 @@ pub(super) fn method_not_allowed(allow: &'static str) -> Resp {
 /// Serves one request.
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Infallible> {
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let resp = route(&state, req, &method, &path).await;
+    // A clone of the URI shares the request's bytes (no copy of the path).
+    let uri = req.uri().clone();
+    let path = uri.path();
+    let resp = route(&state, req, &method, path).await;
     let resp = resp.unwrap_or_else(ApiError::into_response);
     state.metrics.response(resp.status().as_u16());
     tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");

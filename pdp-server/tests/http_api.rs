@@ -315,6 +315,12 @@ async fn malformed_requests_get_a_clear_4xx_and_nothing_is_stored() {
     assert_eq!(r.json()["error"], "invalid_request");
     let r = request(a, "POST", "/v1/decide", &[], Some(b"{} {}".to_vec())).await;
     assert_eq!(r.status, 400, "trailing data");
+    // Not UTF-8 (a Shift_JIS "日本" inside a string): refused, saying where.
+    let sjis = b"{\"app\": \"github\", \"authenticated\": true, \"context\": {\"user\": {\"id\": \"\x93\xfa\x96\x7b\"}}}";
+    let r = request(a, "POST", "/v1/decide", &[], Some(sjis.to_vec())).await;
+    assert_eq!(r.status, 400, "not UTF-8");
+    let message = r.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("not UTF-8 (at byte 69)"), "{message}");
 
     let cases = [
         (

@@ -501,7 +501,8 @@ fn main() {
             ingest_metrics.log_batch_size.count(),
             records as f64 / ingest_metrics.log_batch_size.count().max(1) as f64
         );
-        // The store alone, batches as large as the writer's largest, for comparison.
+        // The store alone, through the call the indexer makes, in batches as large
+        // as the writer's largest, for comparison.
         let raw_store = pdp_server::store::open(&format!(
             "sqlite:{}",
             dir.path().join("raw.db").display()
@@ -517,7 +518,7 @@ fn main() {
                 .collect();
             let start = Instant::now();
             for b in &batches {
-                raw_store.append_access(b).unwrap();
+                raw_store.ingest_access(b).unwrap();
             }
             start.elapsed()
         })
@@ -525,7 +526,7 @@ fn main() {
         .unwrap();
         println!(
             "{:<44} {:>12} {:>10.2} {:>12.0}",
-            format!("Store::append_access, batches of {batch}"),
+            format!("Store::ingest_access, batches of {batch}"),
             raw_records,
             raw.as_secs_f64(),
             raw_records as f64 / raw.as_secs_f64()

@@ -40,7 +40,6 @@
 //! assert!(a.findings.is_empty() && !a.suspicious);
 //! ```
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, FixedOffset, Timelike, Utc};
@@ -111,28 +110,28 @@ impl Default for DetectorConfig {
 }
 
 /// The access being assessed. It borrows from the request context it was read
-/// from (assessing one access allocates nothing for it).
+/// from (assessing one access copies nothing).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation<'a> {
     /// The user's id.
-    pub user: Cow<'a, str>,
+    pub user: &'a str,
     /// When the access happened.
     pub time: DateTime<Utc>,
     /// Source country (ISO 3166-1 alpha-2), if known.
-    pub country: Option<Cow<'a, str>>,
+    pub country: Option<&'a str>,
     /// Source IP address, if known.
     pub source_ip: Option<IpAddr>,
     /// Device id, if known.
-    pub device: Option<Cow<'a, str>>,
+    pub device: Option<&'a str>,
     /// The device's reported location, if any.
     pub location: Option<Point>,
 }
 
 impl<'a> Observation<'a> {
     /// An observation with only the user and the time known.
-    pub fn new(user: impl Into<Cow<'a, str>>, time: DateTime<Utc>) -> Observation<'a> {
+    pub fn new(user: &'a str, time: DateTime<Utc>) -> Observation<'a> {
         Observation {
-            user: user.into(),
+            user,
             time,
             country: None,
             source_ip: None,
@@ -142,14 +141,14 @@ impl<'a> Observation<'a> {
     }
 
     /// Sets the source country.
-    pub fn with_country(mut self, country: impl Into<Cow<'a, str>>) -> Observation<'a> {
-        self.country = Some(country.into());
+    pub fn with_country(mut self, country: &'a str) -> Observation<'a> {
+        self.country = Some(country);
         self
     }
 
     /// Sets the device id.
-    pub fn with_device(mut self, device: impl Into<Cow<'a, str>>) -> Observation<'a> {
-        self.device = Some(device.into());
+    pub fn with_device(mut self, device: &'a str) -> Observation<'a> {
+        self.device = Some(device);
         self
     }
 
@@ -172,15 +171,11 @@ impl<'a> Observation<'a> {
         time: DateTime<Utc>,
     ) -> Option<Observation<'a>> {
         Some(Observation {
-            user: Cow::Borrowed(req.user.id.as_deref()?),
+            user: req.user.id.as_deref()?,
             time,
-            country: req
-                .source
-                .country
-                .as_ref()
-                .map(|c| Cow::Borrowed(c.as_str())),
+            country: req.source.country.as_ref().map(|c| c.as_str()),
             source_ip: req.source.ip,
-            device: req.device.id.as_deref().map(Cow::Borrowed),
+            device: req.device.id.as_deref(),
             location: req.device.location,
         })
     }
@@ -388,7 +383,7 @@ impl Detector {
         let distance = match (current.location, prev.location()) {
             (Some(a), Some(b)) => a.distance_km(b),
             _ => {
-                let (cur, old) = (current.country.as_deref()?, prev.country()?);
+                let (cur, old) = (current.country?, prev.country()?);
                 if cur.eq_ignore_ascii_case(old) {
                     return None;
                 }
@@ -410,7 +405,7 @@ impl Detector {
         }
         let place = |code: Option<&str>| code.map(country_name).unwrap_or_default();
         let prev_place = place(prev.country());
-        let cur_place = place(current.country.as_deref());
+        let cur_place = place(current.country);
         let prev_desc = if prev_place.is_empty() {
             format!("前回のアクセス（{}）", jst_time(prev.time()))
         } else {
@@ -491,7 +486,7 @@ impl Detector {
 }
 
 fn new_country<H: PastAccess>(current: &Observation, history: &[&H]) -> Option<Finding> {
-    let cur = current.country.as_deref()?;
+    let cur = current.country?;
     let mut known = history.iter().filter_map(|h| h.country()).peekable();
     known.peek()?;
     if known.any(|c| c.eq_ignore_ascii_case(cur)) {
@@ -507,7 +502,7 @@ fn new_country<H: PastAccess>(current: &Observation, history: &[&H]) -> Option<F
 }
 
 fn new_device<H: PastAccess>(current: &Observation, history: &[&H]) -> Option<Finding> {
-    let cur = current.device.as_deref()?;
+    let cur = current.device?;
     let mut known = history.iter().filter_map(|h| h.device()).peekable();
     known.peek()?;
     if known.any(|d| d == cur) {

@@ -87,13 +87,6 @@ pub enum DeviceAuthError {
     BadSignature,
 }
 
-/// Unpadded RFC 4648 base32 of `bytes` (upper case), as TOTP secrets are written.
-fn base32(bytes: &[u8]) -> String {
-    totp_rs::Secret::Raw(bytes.to_vec())
-        .to_encoded()
-        .to_string()
-}
-
 fn random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
     let mut raw = [0u8; N];
     getrandom::getrandom(&mut raw)?;
@@ -103,7 +96,7 @@ fn random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
 /// A new enrolment code and the SHA-256 to store.
 pub fn new_enrollment_code() -> Result<(String, String), getrandom::Error> {
     // 20 bytes = 160 bits = 32 base32 letters, in groups of 4.
-    let letters = base32(&random::<20>()?);
+    let letters = crate::totp::base32(&random::<20>()?);
     let code = letters
         .as_bytes()
         .chunks(4)
@@ -238,7 +231,7 @@ pub fn new_challenge() -> Result<String, getrandom::Error> {
 /// A device id for an enrolment whose code names none: `DEV-` and 80 random bits
 /// in base32.
 pub fn new_device_id() -> Result<String, getrandom::Error> {
-    Ok(format!("DEV-{}", base32(&random::<10>()?)))
+    Ok(format!("DEV-{}", crate::totp::base32(&random::<10>()?)))
 }
 
 #[cfg(test)]

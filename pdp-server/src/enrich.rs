@@ -291,19 +291,14 @@ impl Enricher {
                 req.source.country = g.country(ip);
             }
         }
-        if req.time.is_none() {
-            req.time = Some(now.with_timezone(&tz).fixed_offset());
-        }
-        if req.destination.app.is_none() {
-            req.destination.app = Some(app.to_string());
-        }
+        req.fill_app_and_time(app, now, tz);
 
         // Risk from the user's latest accesses.
         let assessment = Observation::from_request(&req, now).map(|obs| match &loaded_recent {
             Some(r) => self.detector.assess(&obs, r),
             None => {
                 let recent = lock(&self.recent);
-                let history: &[Past] = recent.get(obs.user.as_ref()).map_or(&[], |c| &c.value);
+                let history: &[Past] = recent.get(obs.user).map_or(&[], |c| &c.value);
                 self.detector.assess(&obs, history)
             }
         });

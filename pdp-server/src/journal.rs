@@ -387,27 +387,38 @@ fn parse_line(line: &[u8], path: &Path) -> Option<AccessRecord> {
         .ok()
 }
 
+/// A denied access with decision id `id`, for the journal's and the log writer's
+/// tests. Its time is fixed, so every journal line of the same id length has the
+/// same length.
+#[cfg(test)]
+pub(crate) fn test_record(id: String) -> AccessRecord {
+    use chrono::TimeZone as _;
+    use policy_core::decision::{Effect, Reason};
+    AccessRecord {
+        decision_id: id,
+        time: chrono::Utc
+            .with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
+            .single()
+            .expect("a valid fixed time"),
+        pep: "api".into(),
+        target: "github".into(),
+        user: Some("tanaka".into()),
+        device: None,
+        decision: Effect::Deny,
+        reasons: vec![Reason::new("deny.matched", "拒否条件に該当するため拒否")],
+        auth_method: None,
+        source_ip: None,
+        country: None,
+        anomalies: vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
-    use policy_core::decision::{Effect, Reason};
 
     fn record(i: usize) -> AccessRecord {
-        AccessRecord {
-            decision_id: format!("J{i:05}"),
-            time: Utc::now(),
-            pep: "api".into(),
-            target: "github".into(),
-            user: Some("tanaka".into()),
-            device: None,
-            decision: Effect::Deny,
-            reasons: vec![Reason::new("deny.matched", "拒否条件に該当するため拒否")],
-            auth_method: None,
-            source_ip: None,
-            country: None,
-            anomalies: vec![],
-        }
+        test_record(format!("J{i:05}"))
     }
 
     #[test]

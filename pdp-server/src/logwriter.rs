@@ -53,7 +53,7 @@ enum Msg {
     Close(oneshot::Sender<()>),
 }
 
-/// How far the journal and the store are (journaled mode).
+/// How far the journal and the store are.
 #[derive(Debug)]
 struct Progress {
     /// Records acknowledged (durable in the journal) since the start.
@@ -621,25 +621,9 @@ fn lower_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone as _, Utc};
-    use policy_core::decision::{Effect, Reason};
 
     fn record(i: usize) -> AccessRecord {
-        AccessRecord {
-            decision_id: format!("R{i:06}"),
-            // Fixed, so every journal line has the same length.
-            time: Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
-            pep: "api".into(),
-            target: "github".into(),
-            user: Some("tanaka".into()),
-            device: None,
-            decision: Effect::Allow,
-            reasons: vec![Reason::new("deny.matched", "拒否条件に該当するため拒否")],
-            auth_method: None,
-            source_ip: None,
-            country: None,
-            anomalies: vec![],
-        }
+        crate::journal::test_record(format!("R{i:06}"))
     }
 
     fn stored(store: &Arc<dyn Store>) -> Vec<String> {

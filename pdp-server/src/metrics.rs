@@ -63,7 +63,7 @@ impl Histogram {
         }
         cumulative += self.counts[self.bounds.len()].load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let sum = self.sum_units.load(Ordering::Relaxed) as f64 / self.scale;
+        let sum = self.sum();
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
     }
 }

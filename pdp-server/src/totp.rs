@@ -17,7 +17,13 @@ pub const SKEW: u8 = 1;
 pub fn new_secret() -> Result<String, String> {
     let mut bytes = [0u8; 20];
     getrandom::getrandom(&mut bytes).map_err(|e| e.to_string())?;
-    Ok(Secret::Raw(bytes.to_vec()).to_encoded().to_string())
+    Ok(base32(&bytes))
+}
+
+/// Unpadded RFC 4648 base32 of `bytes` (upper case), as TOTP secrets are
+/// written; also the alphabet of enrolment codes and device ids.
+pub(crate) fn base32(bytes: &[u8]) -> String {
+    Secret::Raw(bytes.to_vec()).to_encoded().to_string()
 }
 
 fn totp(secret_b32: &str) -> Option<TOTP> {

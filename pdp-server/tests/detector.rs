@@ -320,8 +320,8 @@ fn observation_from_request() {
     .unwrap();
     let o = Observation::from_request(&req, now()).unwrap();
     assert_eq!(o.user, "tanaka");
-    assert_eq!(o.country.as_deref(), Some("US"));
-    assert_eq!(o.device.as_deref(), Some("PC-0042"));
+    assert_eq!(o.country, Some("US"));
+    assert_eq!(o.device, Some("PC-0042"));
     assert_eq!(o.source_ip, Some("203.0.113.7".parse().unwrap()));
     assert!(o.location.is_some());
     assert_eq!(o.time, now());

@@ -466,6 +466,10 @@ async fn admin_and_log_endpoints_need_the_admin_token() {
             assert_eq!(r.status, 401, "{method} {path} with {auth:?}");
             assert_eq!(r.json()["error"], "unauthorized");
             assert!(r.header("www-authenticate").is_some());
+            assert_eq!(
+                r.header("www-authenticate").as_deref(),
+                Some("Bearer realm=\"rzts-admin\"")
+            );
         }
     }
     let users = with_store(&s, |st| st.list_users()).await;

@@ -23,7 +23,7 @@
 //! let subject = subjects.login("tanaka", "proxy-token", None).await?;
 //! let mut request = subject.request();
 //! request.destination.domain = Some("example.com".parse()?);
-//! let decision = policy.decide("internet", &request, Authentication::Authenticated);
+//! let decision = policy.decide("internet", &mut request, Authentication::Authenticated);
 //! println!("{:?}", decision.effect);
 //! # Ok(()) }
 //! ```

@@ -89,7 +89,7 @@ impl PolicyClient {
 
     /// Decides `req` for `app` with the rules in force (see
     /// [`PolicySnapshot::decide`]); without rules, a denial `pep.no_policy`.
-    pub fn decide(&self, app: &str, req: &Request, authn: Authentication) -> Decision {
+    pub fn decide(&self, app: &str, req: &mut Request, authn: Authentication) -> Decision {
         match self.snapshot() {
             Some(snapshot) => snapshot.decide(app, req, authn),
             None => no_policy(),
@@ -100,23 +100,11 @@ impl PolicyClient {
 impl PolicySnapshot {
     /// Decides `req` for `app`; for an app these rules do not name, a denial
     /// `pep.unknown_app` that says so. What an enforcement point always knows and
-    /// may have left out is filled in first, as the decision server's enrichment
-    /// does: `destination.app` (this app) and `time` (now, in the policy's zone).
-    pub fn decide(&self, app: &str, req: &Request, authn: Authentication) -> Decision {
-        let filled;
-        let req = if req.destination.app.is_none() || req.time.is_none() {
-            let mut r = req.clone();
-            r.destination.app.get_or_insert_with(|| app.to_string());
-            r.time.get_or_insert_with(|| {
-                chrono::Utc::now()
-                    .with_timezone(&self.rules.tz)
-                    .fixed_offset()
-            });
-            filled = r;
-            &filled
-        } else {
-            req
-        };
+    /// may have left out is filled into `req` first, as the decision server's
+    /// enrichment does ([`Request::fill_app_and_time`]), so the caller's record of
+    /// the access shows the context that was decided.
+    pub fn decide(&self, app: &str, req: &mut Request, authn: Authentication) -> Decision {
+        req.fill_app_and_time(app, chrono::Utc::now(), self.rules.tz);
         self.rules.decide(app, req, authn).unwrap_or_else(|| {
             denial(
                 "pep.unknown_app",

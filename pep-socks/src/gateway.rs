@@ -43,10 +43,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Decides `req` with the rules in force, for the gateway's app. App and rules
-    /// come from one snapshot, so a bundle update between the two cannot mix
-    /// versions.
-    pub(crate) fn decide(&self, req: &Request) -> Decision {
+    /// Decides `req` with the rules in force, for the gateway's app (filling in
+    /// `destination.app` and `time`). App and rules come from one snapshot, so a
+    /// bundle update between the two cannot mix versions.
+    pub(crate) fn decide(&self, req: &mut Request) -> Decision {
         let Some(snapshot) = self.clients.policy.snapshot() else {
             return no_policy();
         };

@@ -14,6 +14,7 @@ use pep_client::login::Subject;
 use pep_client::policy::denial;
 use pep_client::record::AccessRecord;
 use pep_client::subject::LoginError;
+use policy_core::context::Request;
 use policy_core::decision::{Decision, Effect};
 use policy_core::lock::CompiledPolicy;
 use policy_core::policy::Mode;
@@ -75,7 +76,8 @@ pub(crate) async fn run(
             "socks.command_not_supported",
             format!("SOCKS の {name} には対応していないため拒否"),
         );
-        let _ = record(&shared, &subject, &user, peer, &target_text(&target), &d);
+        let req = access_request(&subject, &user, peer);
+        let _ = record(&shared, &req, &target_text(&target), &d);
         let _ = proto.reply_error(&ReplyError::CommandNotSupported).await;
         return;
     }
@@ -116,14 +118,8 @@ async fn handshake(
                     "認証情報を確認できないため拒否".to_string(),
                 ),
             };
-            let _ = record(
-                shared,
-                &Subject::default(),
-                &user,
-                peer,
-                "(login)",
-                &denial(code, message),
-            );
+            let req = access_request(&Subject::default(), &user, peer);
+            let _ = record(shared, &req, "(login)", &denial(code, message));
             auth.reject().await?;
             return Err(SessionError::Login { user, why });
         }
@@ -163,10 +159,9 @@ async fn connect(
         }
     };
 
-    let mut req = subject.request();
+    let mut req = access_request(&subject, &user, peer);
     req.destination.port = Some(port);
     req.destination.ip = resolved.map(|a| a.ip());
-    req.source.ip.get_or_insert(peer.ip());
     let mut decision = match domain.map(|d| d.parse::<Domain>().map_err(|_| d)) {
         Some(Err(name)) => denial(
             "socks.invalid_domain",
@@ -174,7 +169,7 @@ async fn connect(
         ),
         parsed => {
             req.destination.domain = parsed.and_then(Result::ok);
-            shared.decide(&req)
+            shared.decide(&mut req)
         }
     };
     // The per-user limit is checked only for what the policy allows.
@@ -194,7 +189,7 @@ async fn connect(
         },
         Effect::Deny => None,
     };
-    if let Err(e) = record(&shared, &subject, &user, peer, &target_name, &decision) {
+    if let Err(e) = record(&shared, &req, &target_name, &decision) {
         // No access without its record.
         tracing::error!(error = %e, "access refused: the access log cannot take it");
         let _ = proto.reply_error(&ReplyError::GeneralFailure).await;
@@ -253,22 +248,26 @@ fn target_text(t: &TargetAddr) -> String {
     }
 }
 
-/// Queues the access record; an error means the access must be refused.
-fn record(
-    shared: &Shared,
-    subject: &Subject,
-    user: &str,
-    peer: SocketAddr,
-    target: &str,
-    decision: &Decision,
-) -> Result<(), pep_client::log::LogError> {
+/// The context of one access by `subject` (logged in as `user`) from `peer`: what
+/// is decided and what is recorded.
+fn access_request(subject: &Subject, user: &str, peer: SocketAddr) -> Request {
     let mut req = subject.request();
     req.user.id.get_or_insert_with(|| user.to_string());
     req.source.ip.get_or_insert(peer.ip());
+    req
+}
+
+/// Queues the access record of `req`; an error means the access must be refused.
+fn record(
+    shared: &Shared,
+    req: &Request,
+    target: &str,
+    decision: &Decision,
+) -> Result<(), pep_client::log::LogError> {
     shared.clients.log.record(AccessRecord::new(
         PEP,
         target.to_string(),
-        &req,
+        req,
         decision,
         Utc::now(),
     ))

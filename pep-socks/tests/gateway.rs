@@ -13,7 +13,7 @@ use pep_client::log::{LogClient, LogOptions};
 use pep_client::pdp::Pdp;
 use pep_client::record::AccessRecord;
 use pep_socks::SocksConfig;
-use support::{socks5_connect, Env, POLICY, TANAKA, TOKEN, USER};
+use support::{auth_request, socks5_connect, Env, POLICY, TANAKA, TOKEN, USER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -33,8 +33,6 @@ fn socks_config() -> SocksConfig {
     }
 }
 
-/// The whole access log in the server's store (every test stays far below the
-/// limit).
 /// Every access record the server acknowledged, once it is in the store (the
 /// server indexes its access journal in the background).
 async fn access_log(server: &RunningServer) -> Vec<AccessRecord> {
@@ -306,10 +304,8 @@ async fn exchange(gw: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 
 /// Greeting + RFC 1929 login for tanaka, to be sent in one write with what follows.
 fn login() -> Vec<u8> {
-    let mut v = vec![5, 1, 2, 1, USER.len() as u8];
-    v.extend_from_slice(USER.as_bytes());
-    v.push(TOKEN.len() as u8);
-    v.extend_from_slice(TOKEN.as_bytes());
+    let mut v = vec![5, 1, 2];
+    v.extend(auth_request(USER, TOKEN));
     v
 }
 

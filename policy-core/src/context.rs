@@ -395,6 +395,25 @@ pub enum Value {
 }
 
 impl Request {
+    /// Fills what every decision point knows and an enforcement point may have
+    /// left out: `destination.app` (the app being decided) and `time` (`now` in
+    /// the policy's zone `tz`). Values already set are kept. The decision server's
+    /// enrichment and enforcement points deciding locally both call this, so a
+    /// local decision sees the same context as the server's.
+    pub fn fill_app_and_time(
+        &mut self,
+        app: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        tz: chrono_tz::Tz,
+    ) {
+        if self.destination.app.is_none() {
+            self.destination.app = Some(app.to_string());
+        }
+        if self.time.is_none() {
+            self.time = Some(now.with_timezone(&tz).fixed_offset());
+        }
+    }
+
     /// Reads a request context from JSON, naming the offending field on error.
     pub fn from_json(json: &str) -> Result<Request, RequestError> {
         let de = &mut serde_json::Deserializer::from_str(json);

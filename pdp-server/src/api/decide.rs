@@ -135,10 +135,9 @@ fn denial(code: &'static str, attribute: &'static str, message: String) -> Decis
     d
 }
 
-/// The access log's target: `host:port` for the gateway, else the app (taken
-/// out of `item`, which is not needed after its record is built).
-fn target(item: &mut DecideRequest, ctx: &Context) -> String {
-    if item.pep == Pep::Socks {
+/// The access log's target: `host:port` for the gateway, else the app.
+fn target(pep: Pep, app: String, ctx: &Context) -> String {
+    if pep == Pep::Socks {
         let host = ctx
             .destination
             .domain
@@ -152,7 +151,7 @@ fn target(item: &mut DecideRequest, ctx: &Context) -> String {
             };
         }
     }
-    std::mem::take(&mut item.app)
+    app
 }
 
 /// Decides one enriched request: a disabled user and (when configured) a
@@ -279,7 +278,7 @@ pub async fn decide(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Res
         let enriched = state.enricher.enrich(context, &item.app, tz, now).await?;
         let decision = decide_enriched(state, &snapshot.compiled, &item, &enriched);
         let ctx = &enriched.request;
-        let target = target(&mut item, ctx);
+        let target = target(item.pep, item.app, ctx);
         let mut record = AccessRecord::new(item.pep.as_str(), target, ctx, &decision, now);
         record.anomalies = enriched
             .assessment
@@ -322,13 +321,7 @@ pub async fn decide(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Res
     }
 
     // Durable before acknowledged.
-    if let Err(e) = state.log.append_all(records).await {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "log_unavailable",
-            format!("the access log could not be written, so no decision is given: {e}"),
-        ));
-    }
+    state.log.append_all(records).await?;
     let elapsed = t0.elapsed();
     for a in &answers {
         state.metrics.decision(a.decision, elapsed);

@@ -51,9 +51,9 @@ pub struct ApiError {
     pub message: String,
     /// The field at fault, if one is.
     pub field: Option<String>,
-    /// The bearer-token realm to challenge with (`WWW-Authenticate`), for a
-    /// missing or wrong token; other 401s (a bad device signature, a failed
-    /// login) are not token challenges.
+    /// The `WWW-Authenticate` challenge (`Bearer realm="…"`), for a missing or
+    /// wrong token; other 401s (a bad device signature, a failed login) are not
+    /// token challenges.
     pub challenge: Option<&'static str>,
 }
 
@@ -98,10 +98,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    /// 401 for a missing or wrong bearer token of `realm`.
-    fn bad_token(realm: &'static str, message: &str) -> ApiError {
+    /// 401 for a missing or wrong bearer token; `challenge` is the whole
+    /// `WWW-Authenticate` value.
+    fn bad_token(challenge: &'static str, message: &str) -> ApiError {
         ApiError {
-            challenge: Some(realm),
+            challenge: Some(challenge),
             ..ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
         }
     }
@@ -119,12 +120,25 @@ impl ApiError {
             field: self.field.as_deref(),
         };
         let mut r = json(self.status, &body);
-        if let Some(realm) = self.challenge {
-            if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\"")) {
-                r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, v);
-            }
+        if let Some(challenge) = self.challenge {
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         r
+    }
+}
+
+/// Nothing is acknowledged (no decision, no ingested record) that is not durable
+/// in the access log: 503.
+impl From<crate::logwriter::LogError> for ApiError {
+    fn from(e: crate::logwriter::LogError) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "log_unavailable",
+            format!("the access log could not be written, so nothing was acknowledged: {e}"),
+        )
     }
 }
 
@@ -256,7 +270,7 @@ pub fn require_admin(state: &AppState, req: &Request<Incoming>) -> Result<(), Ap
         Ok(())
     } else {
         Err(ApiError::bad_token(
-            "rzts-admin",
+            "Bearer realm=\"rzts-admin\"",
             "missing or wrong admin token (Authorization: Bearer <token>)",
         ))
     }
@@ -269,7 +283,7 @@ pub fn require_pep(state: &AppState, req: &Request<Incoming>) -> Result<(), ApiE
         Ok(())
     } else {
         Err(ApiError::bad_token(
-            "rzts-pep",
+            "Bearer realm=\"rzts-pep\"",
             "missing or wrong enforcement-point token (Authorization: Bearer <pep token>)",
         ))
     }

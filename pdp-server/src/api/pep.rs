@@ -126,12 +126,6 @@ pub async fn ingest(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Res
     // The same path as the server's own decisions: durable in the access journal
     // when acknowledged, then indexed (records already stored are skipped there).
     let n = batch.records.len();
-    state.log.append_all(batch.records).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "log_unavailable",
-            format!("the access records could not be written: {e}"),
-        )
-    })?;
+    state.log.append_all(batch.records).await?;
     Ok(json(StatusCode::OK, &LogAck { stored: n }))
 }

@@ -71,8 +71,10 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a device.
     fn delete_device(&self, id: &str) -> Result<(), StoreError>;
 
-    /// Appends access records; when this returns `Ok` they are durable (committed
-    /// and synced), so a decision may be acknowledged.
+    /// Appends access records in one transaction, durably; a `decision_id` that
+    /// is stored already is a `Conflict` and nothing of the batch is stored. (The
+    /// server itself stores through [`Store::ingest_access`]: decisions are
+    /// acknowledged once they are in the access journal.)
     fn append_access(&self, records: &[AccessRecord]) -> Result<(), StoreError>;
     /// Reads the access log, newest first.
     fn query_access(&self, query: &LogQuery) -> Result<Vec<AccessRecord>, StoreError>;
@@ -91,9 +93,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The SHA-256 (hex) of the user's proxy token, if one is set.
     fn proxy_credential(&self, user: &str) -> Result<Option<String>, StoreError>;
-    /// Appends records that an enforcement point decided itself, durably, skipping
-    /// any whose `decision_id` is stored already (a batch sent again after a lost
-    /// acknowledgement). Returns how many were new.
+    /// Appends access records durably, skipping any whose `decision_id` is stored
+    /// already (records read back from the access journal after a crash, a PEP's
+    /// batch sent again after a lost acknowledgement). Returns how many were new.
+    /// The access-log indexer stores every record through this.
     fn ingest_access(&self, records: &[AccessRecord]) -> Result<usize, StoreError>;
 
     // -----------------------------------------------------------------------

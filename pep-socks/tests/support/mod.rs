@@ -147,6 +147,15 @@ async fn read_exact(s: &mut TcpStream, buf: &mut [u8], what: &str) {
         .unwrap_or_else(|e| panic!("SOCKS5 {what}: {e}"));
 }
 
+/// An RFC 1929 username/password request (version 1).
+pub fn auth_request(user: &str, pass: &str) -> Vec<u8> {
+    let mut m = vec![1, user.len() as u8];
+    m.extend_from_slice(user.as_bytes());
+    m.push(pass.len() as u8);
+    m.extend_from_slice(pass.as_bytes());
+    m
+}
+
 /// A SOCKS5 CONNECT through `proxy` to `localhost:target.port()` (a hostname
 /// request, so the proxy resolves it), with RFC 1929 `(user, password)` or no
 /// authentication, one step at a time as curl does. Returns the stream after a
@@ -167,11 +176,7 @@ pub async fn socks5_connect(
     read_exact(&mut s, &mut reply, "method reply").await;
     assert_eq!(reply, [5, method], "SOCKS5 method not accepted by {proxy}");
     if let Some((user, pass)) = auth {
-        let mut m = vec![1, user.len() as u8];
-        m.extend_from_slice(user.as_bytes());
-        m.push(pass.len() as u8);
-        m.extend_from_slice(pass.as_bytes());
-        s.write_all(&m).await.unwrap();
+        s.write_all(&auth_request(user, pass)).await.unwrap();
         read_exact(&mut s, &mut reply, "auth reply").await;
         assert_eq!(reply, [1, 0], "SOCKS5 login refused by {proxy}");
     }

@@ -441,6 +441,41 @@ async fn malformed_requests_get_a_clear_4xx_and_nothing_is_stored() {
     s.shutdown().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_body_in_several_chunks_is_read_whole() {
+    // Split inside keys and values; the decision and its record are as usual.
+    let dir = TempDir::new("chunked");
+    let s = start_with(config(dir.path())).await;
+    let a = s.addr();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(a).await.unwrap();
+    let body = br#"{"app":"github","authenticated":true,"context":{"user":{"id":"tanaka"}}}"#;
+    let mut req = String::from(
+        "POST /v1/decide HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n",
+    );
+    for part in [&body[..5], &body[5..40], &body[40..]] {
+        req.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            part.len(),
+            std::str::from_utf8(part).unwrap()
+        ));
+    }
+    req.push_str("0\r\n\r\n");
+    sock.write_all(req.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        sock.read_to_end(&mut answer),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"decision_id\""), "{answer}");
+    assert_eq!(all_records(&s).await.len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_and_log_endpoints_need_the_admin_token() {
     let dir = TempDir::new("auth");

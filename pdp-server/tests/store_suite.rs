@@ -193,6 +193,7 @@ suite!(
     usable_from_async_server,
     proxy_credentials,
     ingest_skips_stored_records,
+    ingest_large_batches_keep_every_field,
     // device agent
     enrollment_codes,
     enrollment_is_single_use_under_concurrency,
@@ -246,6 +247,32 @@ fn ingest_skips_stored_records(b: &dyn Backend) {
         1
     );
     assert_eq!(all(&*s), [third, second, first], "newest first");
+}
+
+fn ingest_large_batches_keep_every_field(b: &dyn Backend) {
+    // Batches larger than one INSERT statement's rows, not a multiple of them, with
+    // duplicates inside a batch and records stored by an earlier batch: every
+    // record is stored once with its own fields.
+    let s = b.open();
+    let users = [Some("tanaka"), None, Some("suzuki"), Some("佐藤")];
+    let rec = |i: usize| {
+        let decision = if i % 3 == 0 {
+            Effect::Deny
+        } else {
+            Effect::Allow
+        };
+        record(i, users[i % 4], &format!("app-{i}"), decision)
+    };
+    let earlier: Vec<AccessRecord> = (0..40).map(rec).collect();
+    assert_eq!(s.ingest_access(&earlier).unwrap(), 40);
+    let mut batch: Vec<AccessRecord> = (30..140).map(rec).collect();
+    batch.insert(5, rec(100));
+    batch.insert(70, rec(31));
+    batch.push(rec(139));
+    assert_eq!(s.ingest_access(&batch).unwrap(), 100);
+    let mut want: Vec<AccessRecord> = (0..140).map(rec).collect();
+    want.reverse();
+    assert_eq!(all(&*s), want);
 }
 
 // ---------------------------------------------------------------------------

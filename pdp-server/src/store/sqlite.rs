@@ -286,6 +286,54 @@ fn user_from_row(row: &Row<'_>) -> Result<User, StoreError> {
     })
 }
 
+/// Parameters of one access record in an INSERT (the columns of `ACCESS_COLUMNS`).
+const ACCESS_PARAMS: usize = 12;
+
+/// Rows per INSERT when the indexer ingests. Each statement opens and closes
+/// cursors on the table and its four indexes and ends with a statement halt:
+/// one statement per record spent about a quarter of SQLite's work per record
+/// on that (callgrind: 36,000 → 27,000 instructions a record at 16 rows). 32
+/// rows are 384 parameters, far below SQLite's limit (32,766).
+const INGEST_ROWS_PER_STATEMENT: usize = 32;
+
+/// `{verb} access_log (...) VALUES (?1, ..., ?12), (?13, ...)` for `rows` rows.
+fn access_insert_sql(verb: &str, rows: usize) -> String {
+    let mut sql = format!("{verb} access_log ({ACCESS_COLUMNS}) VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 1..=ACCESS_PARAMS {
+            if col > 1 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", row * ACCESS_PARAMS + col));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Binds one record's columns at parameters `offset + 1 ..= offset + 12`.
+fn bind_access(
+    stmt: &mut rusqlite::Statement<'_>,
+    offset: usize,
+    r: &AccessRecord,
+    reasons: &str,
+    anomalies: &str,
+) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(offset + 1, &r.decision_id)?;
+    stmt.raw_bind_parameter(offset + 2, time_to_sql(r.time))?;
+    stmt.raw_bind_parameter(offset + 3, &r.pep)?;
+    stmt.raw_bind_parameter(offset + 4, &r.target)?;
+    stmt.raw_bind_parameter(offset + 5, &r.user)?;
+    stmt.raw_bind_parameter(offset + 6, &r.device)?;
+    stmt.raw_bind_parameter(offset + 7, codec::effect_str(r.decision))?;
+    stmt.raw_bind_parameter(offset + 8, reasons)?;
+    stmt.raw_bind_parameter(offset + 9, &r.auth_method)?;
+    stmt.raw_bind_parameter(offset + 10, &r.source_ip)?;
+    stmt.raw_bind_parameter(offset + 11, &r.country)?;
+    stmt.raw_bind_parameter(offset + 12, anomalies)
+}
+
 const USER_COLUMNS: &str =
     "id, email, display_name, password_hash, totp_secret, disabled, created_at";
 
@@ -561,7 +609,8 @@ impl Store for SqliteStore {
     }
 
     fn append_access(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
-        self.insert_access(records, "INSERT INTO").map(|_| ())
+        // One row per statement, so a conflict names the record at fault.
+        self.insert_access(records, "INSERT INTO", 1).map(|_| ())
     }
 
     fn query_access(&self, query: &LogQuery) -> Result<Vec<AccessRecord>, StoreError> {
@@ -624,7 +673,7 @@ impl Store for SqliteStore {
     }
 
     fn ingest_access(&self, records: &[AccessRecord]) -> Result<usize, StoreError> {
-        self.insert_access(records, "INSERT OR IGNORE INTO")
+        self.insert_access(records, "INSERT OR IGNORE INTO", INGEST_ROWS_PER_STATEMENT)
     }
 
     // --- device agent -------------------------------------------------------
@@ -795,7 +844,13 @@ impl Store for SqliteStore {
 impl SqliteStore {
     /// Inserts access records in one transaction with `verb` (`INSERT INTO`, or
     /// `INSERT OR IGNORE INTO` to skip stored decision ids); returns rows inserted.
-    fn insert_access(&self, records: &[AccessRecord], verb: &str) -> Result<usize, StoreError> {
+    /// Inserts `records` in one transaction, `per_statement` rows per INSERT.
+    fn insert_access(
+        &self,
+        records: &[AccessRecord],
+        verb: &str,
+        per_statement: usize,
+    ) -> Result<usize, StoreError> {
         if records.is_empty() {
             return Ok(0);
         }
@@ -809,30 +864,31 @@ impl SqliteStore {
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let rows: Vec<_> = records.iter().zip(&encoded).collect();
+        let per_statement = per_statement.max(1);
+        let full = rows.len() - rows.len() % per_statement;
         self.write(|tx| {
-            let sql = format!(
-                "{verb} access_log ({ACCESS_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-            );
-            let mut stmt = tx.prepare_cached(&sql).map_err(backend)?;
             let mut inserted = 0;
-            for (r, (reasons, anomalies)) in records.iter().zip(&encoded) {
-                inserted += stmt
-                    .execute(params![
-                        r.decision_id,
-                        time_to_sql(r.time),
-                        r.pep,
-                        r.target,
-                        r.user,
-                        r.device,
-                        codec::effect_str(r.decision),
-                        reasons,
-                        r.auth_method,
-                        r.source_ip,
-                        r.country,
-                        anomalies,
-                    ])
-                    .map_err(|e| classify(e, &format!("access record {}", r.decision_id)))?;
+            for (group, size) in [(&rows[..full], per_statement), (&rows[full..], 1)] {
+                if group.is_empty() {
+                    continue;
+                }
+                let mut stmt = tx
+                    .prepare_cached(&access_insert_sql(verb, size))
+                    .map_err(backend)?;
+                for chunk in group.chunks(size) {
+                    for (i, (r, (reasons, anomalies))) in chunk.iter().enumerate() {
+                        bind_access(&mut stmt, i * ACCESS_PARAMS, r, reasons, anomalies)
+                            .map_err(backend)?;
+                    }
+                    inserted += stmt.raw_execute().map_err(|e| {
+                        let what = match chunk {
+                            [(one, _)] => format!("access record {}", one.decision_id),
+                            _ => format!("one of {} access records", chunk.len()),
+                        };
+                        classify(e, &what)
+                    })?;
+                }
             }
             Ok(inserted)
         })

@@ -390,14 +390,8 @@ async fn malformed_requests_get_a_clear_4xx_and_nothing_is_stored() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut sock = tokio::net::TcpStream::connect(a).await.unwrap();
         let chunk = "x".repeat(16 * 1024);
-        let mut req = String::from(
-            "POST /v1/decide HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\n\r\n",
-        );
-        for _ in 0..6 {
-            req.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
-        }
-        req.push_str("0\r\n\r\n");
-        sock.write_all(req.as_bytes()).await.unwrap();
+        let req = chunked_decide(&[chunk.as_bytes(); 6], "");
+        sock.write_all(&req).await.unwrap();
         let mut buf = vec![0u8; 4096];
         let n = tokio::time::timeout(std::time::Duration::from_secs(10), sock.read(&mut buf))
             .await
@@ -441,6 +435,21 @@ async fn malformed_requests_get_a_clear_4xx_and_nothing_is_stored() {
     s.shutdown().await.unwrap();
 }
 
+/// A raw `POST /v1/decide` with a chunked body, one chunk per part.
+fn chunked_decide(parts: &[&[u8]], extra_headers: &str) -> Vec<u8> {
+    let mut req = format!(
+        "POST /v1/decide HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\n{extra_headers}\r\n"
+    )
+    .into_bytes();
+    for part in parts {
+        req.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        req.extend_from_slice(part);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    req
+}
+
 #[tokio::test]
 async fn a_body_in_several_chunks_is_read_whole() {
     // Split inside keys and values; the decision and its record are as usual.
@@ -450,18 +459,11 @@ async fn a_body_in_several_chunks_is_read_whole() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut sock = tokio::net::TcpStream::connect(a).await.unwrap();
     let body = br#"{"app":"github","authenticated":true,"context":{"user":{"id":"tanaka"}}}"#;
-    let mut req = String::from(
-        "POST /v1/decide HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n",
+    let req = chunked_decide(
+        &[&body[..5], &body[5..40], &body[40..]],
+        "connection: close\r\n",
     );
-    for part in [&body[..5], &body[5..40], &body[40..]] {
-        req.push_str(&format!(
-            "{:x}\r\n{}\r\n",
-            part.len(),
-            std::str::from_utf8(part).unwrap()
-        ));
-    }
-    req.push_str("0\r\n\r\n");
-    sock.write_all(req.as_bytes()).await.unwrap();
+    sock.write_all(&req).await.unwrap();
     let mut answer = Vec::new();
     tokio::time::timeout(
         std::time::Duration::from_secs(10),

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -289,27 +289,66 @@ fn user_from_row(row: &Row<'_>) -> Result<User, StoreError> {
 /// Parameters of one access record in an INSERT (the columns of `ACCESS_COLUMNS`).
 const ACCESS_PARAMS: usize = 12;
 
-/// Rows per INSERT when the indexer ingests. Each statement opens and closes
-/// cursors on the table and its four indexes and ends with a statement halt:
-/// one statement per record spent about a quarter of SQLite's work per record
-/// on that (callgrind: 36,000 → 27,000 instructions a record at 16 rows). 32
-/// rows are 384 parameters, far below SQLite's limit (32,766).
-const INGEST_ROWS_PER_STATEMENT: usize = 32;
+/// How access records are inserted: the two uses differ in conflict handling
+/// and in rows per statement.
+#[derive(Debug, Clone, Copy)]
+enum AccessInsert {
+    /// `Store::append_access`: a stored `decision_id` is a conflict. One row per
+    /// statement, so the conflict names the record at fault.
+    Append,
+    /// `Store::ingest_access` (the indexer): stored ids are skipped, 32 rows per
+    /// statement. Each statement opens and closes cursors on the table and its
+    /// four indexes and ends with a statement halt: one statement per record
+    /// spent about a quarter of SQLite's work per record on that (callgrind:
+    /// 35,400 → 26,800 instructions a record). 32 rows are 384 parameters, far
+    /// below SQLite's limit (32,766).
+    Ingest,
+}
+
+impl AccessInsert {
+    fn rows_per_statement(self) -> usize {
+        match self {
+            AccessInsert::Append => 1,
+            AccessInsert::Ingest => 32,
+        }
+    }
+
+    /// The statement text for one row, or for `rows_per_statement` rows; built
+    /// once per process.
+    fn sql(self, many: bool) -> &'static str {
+        static SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
+            [
+                access_insert_sql("INSERT INTO", 1),
+                access_insert_sql("INSERT OR IGNORE INTO", 1),
+                access_insert_sql(
+                    "INSERT OR IGNORE INTO",
+                    AccessInsert::Ingest.rows_per_statement(),
+                ),
+            ]
+        });
+        let i = match (self, many) {
+            (AccessInsert::Append, _) => 0,
+            (AccessInsert::Ingest, false) => 1,
+            (AccessInsert::Ingest, true) => 2,
+        };
+        &SQL[i]
+    }
+}
 
 /// `{verb} access_log (...) VALUES (?1, ..., ?12), (?13, ...)` for `rows` rows.
 fn access_insert_sql(verb: &str, rows: usize) -> String {
-    let mut sql = format!("{verb} access_log ({ACCESS_COLUMNS}) VALUES ");
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for col in 1..=ACCESS_PARAMS {
-            if col > 1 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("?{}", row * ACCESS_PARAMS + col));
-        }
-        sql.push(')');
-    }
-    sql
+    let params: Vec<String> = (0..rows)
+        .map(|row| {
+            let cols: Vec<String> = (1..=ACCESS_PARAMS)
+                .map(|col| format!("?{}", row * ACCESS_PARAMS + col))
+                .collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect();
+    format!(
+        "{verb} access_log ({ACCESS_COLUMNS}) VALUES {}",
+        params.join(", ")
+    )
 }
 
 /// Binds one record's columns at parameters `offset + 1 ..= offset + 12`.
@@ -609,8 +648,8 @@ impl Store for SqliteStore {
     }
 
     fn append_access(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
-        // One row per statement, so a conflict names the record at fault.
-        self.insert_access(records, "INSERT INTO", 1).map(|_| ())
+        self.insert_access(records, AccessInsert::Append)
+            .map(|_| ())
     }
 
     fn query_access(&self, query: &LogQuery) -> Result<Vec<AccessRecord>, StoreError> {
@@ -673,7 +712,7 @@ impl Store for SqliteStore {
     }
 
     fn ingest_access(&self, records: &[AccessRecord]) -> Result<usize, StoreError> {
-        self.insert_access(records, "INSERT OR IGNORE INTO", INGEST_ROWS_PER_STATEMENT)
+        self.insert_access(records, AccessInsert::Ingest)
     }
 
     // --- device agent -------------------------------------------------------
@@ -842,14 +881,11 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Inserts access records in one transaction with `verb` (`INSERT INTO`, or
-    /// `INSERT OR IGNORE INTO` to skip stored decision ids); returns rows inserted.
-    /// Inserts `records` in one transaction, `per_statement` rows per INSERT.
+    /// Inserts access records in one transaction; returns rows inserted.
     fn insert_access(
         &self,
         records: &[AccessRecord],
-        verb: &str,
-        per_statement: usize,
+        how: AccessInsert,
     ) -> Result<usize, StoreError> {
         if records.is_empty() {
             return Ok(0);
@@ -865,7 +901,7 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let rows: Vec<_> = records.iter().zip(&encoded).collect();
-        let per_statement = per_statement.max(1);
+        let per_statement = how.rows_per_statement();
         let full = rows.len() - rows.len() % per_statement;
         self.write(|tx| {
             let mut inserted = 0;
@@ -873,9 +909,7 @@ impl SqliteStore {
                 if group.is_empty() {
                     continue;
                 }
-                let mut stmt = tx
-                    .prepare_cached(&access_insert_sql(verb, size))
-                    .map_err(backend)?;
+                let mut stmt = tx.prepare_cached(how.sql(size > 1)).map_err(backend)?;
                 for chunk in group.chunks(size) {
                     for (i, (r, (reasons, anomalies))) in chunk.iter().enumerate() {
                         bind_access(&mut stmt, i * ACCESS_PARAMS, r, reasons, anomalies)

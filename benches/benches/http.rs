@@ -399,6 +399,7 @@ fn main() {
         let batches = metrics.log_batch_size.count();
         let commit_mean = metrics.log_commit_latency.sum() / batches.max(1) as f64;
         let catchups = metrics.log_index_catchups.load(Ordering::Relaxed);
+        let loads = metrics.directory_loads.load(Ordering::Relaxed);
         let (allow, deny) = metrics.decisions();
         sh.spawn(server.shutdown()).await.unwrap().unwrap();
 
@@ -434,7 +435,7 @@ fn main() {
             (allow + deny) as f64 / batches.max(1) as f64,
             commit_mean * 1e6
         );
-        println!("  access-log indexer: read missed batches back from the journal {catchups} time(s)");
+        println!("  access-log indexer: read missed batches back from the journal {catchups} time(s); directory trips to the store: {loads}");
         let decide_rate = d.as_ref().map_or(f64::NAN, Run::rate);
 
         // ---- 2. durable log ingest through the log writer (on the server runtime) ----

@@ -14,9 +14,13 @@
 //!
 //! Directory lookups are cached for `cache_ttl` (admin API writes invalidate at
 //! once); the user's latest accesses are kept in memory as this server records
-//! them, and re-read from the store after `cache_ttl`.
+//! them, and re-read from the store after `cache_ttl`. An entry is never used
+//! once older than `cache_ttl`; from three quarters of it, one request renews it
+//! in the background while the others keep using it, so a busy user costs about
+//! one trip to the store per renewal, not one per request in flight.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +30,7 @@ use policy_core::value::Point;
 
 use crate::detector::{Assessment, Detector, Observation, Past};
 use crate::geoip::GeoIp;
+use crate::metrics::Metrics;
 use crate::model::{AccessRecord, Device, User};
 use crate::store::{Store, StoreError};
 
@@ -47,11 +52,6 @@ impl Enriched {
     }
 }
 
-struct Cached<T> {
-    at: Instant,
-    value: T,
-}
-
 struct UserEntry {
     user: Option<Arc<User>>,
     groups: Vec<String>,
@@ -63,15 +63,269 @@ struct UserEntry {
 /// Most entries a cache holds before it is emptied.
 const CACHE_CAP: usize = 100_000;
 
+/// What a cache has for a key at a given moment.
+enum Hit<R> {
+    /// Younger than three quarters of the time to live.
+    Fresh(R),
+    /// Still valid, and due for renewal: the caller is the one that refreshes it.
+    Refresh(R),
+    /// Missing or expired: the caller must read the store before deciding.
+    Miss,
+}
+
+impl<R> Hit<R> {
+    /// Files the lookup of `id`: a valid value into `have`; the id into `renew`
+    /// when the entry is due for renewal, or into `want` when it must be read.
+    fn sort(
+        self,
+        id: &str,
+        have: &mut Option<R>,
+        want: &mut Option<String>,
+        renew: &mut Option<String>,
+    ) {
+        match self {
+            Hit::Fresh(v) => *have = Some(v),
+            Hit::Refresh(v) => {
+                *have = Some(v);
+                *renew = Some(id.to_owned());
+            }
+            Hit::Miss => *want = Some(id.to_owned()),
+        }
+    }
+}
+
+struct Cached<T> {
+    /// When the lookup that read `value` began (so its age is never understated).
+    at: Instant,
+    value: T,
+    /// A refresh of this entry is under way.
+    refreshing: bool,
+}
+
+/// One cache of answers from the store, keyed by user or device id.
+///
+/// An entry serves for the time to live counted from when the lookup that read
+/// it began, never longer. From three quarters of that age on, the first request
+/// that sees it is told to refresh it (once; the others keep using it), so a busy
+/// user's entry is renewed by one trip to the store before it expires, instead of
+/// expiring under every request in flight at once, each of which would then go to
+/// the store.
+struct Cache<T> {
+    entries: Mutex<HashMap<String, Cached<T>>>,
+    /// Bumped by every invalidation, under the same lock as the entries: a lookup
+    /// that began before an invalidation may have read what the change replaced,
+    /// so what it read is not kept.
+    generation: AtomicU64,
+}
+
+impl<T> Cache<T> {
+    fn new() -> Cache<T> {
+        Cache {
+            entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The generation a lookup must note before it reads the store.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Looks `key` up at `now`, reading a hit through `read`.
+    fn get<R>(&self, key: &str, ttl: Duration, now: Instant, read: impl FnOnce(&T) -> R) -> Hit<R> {
+        let mut entries = lock(&self.entries);
+        let Some(c) = entries.get_mut(key) else {
+            return Hit::Miss;
+        };
+        let age = now.saturating_duration_since(c.at);
+        if age >= ttl {
+            Hit::Miss
+        } else if age >= ttl - ttl / 4 && !c.refreshing {
+            c.refreshing = true;
+            Hit::Refresh(read(&c.value))
+        } else {
+            Hit::Fresh(read(&c.value))
+        }
+    }
+
+    /// Keeps what a lookup that began at `at`, in `generation`, read: `value`
+    /// makes the entry from the one in place, if any. Dropped when an
+    /// invalidation came in between.
+    fn put(&self, key: &str, at: Instant, generation: u64, value: impl FnOnce(Option<T>) -> T) {
+        let mut entries = lock(&self.entries);
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        let old = entries.remove(key).map(|c| c.value);
+        if entries.len() >= CACHE_CAP {
+            entries.clear();
+        }
+        entries.insert(
+            key.to_string(),
+            Cached {
+                at,
+                value: value(old),
+                refreshing: false,
+            },
+        );
+    }
+
+    /// A refresh that failed: a later request may try again.
+    fn refresh_failed(&self, key: &str) {
+        if let Some(c) = lock(&self.entries).get_mut(key) {
+            c.refreshing = false;
+        }
+    }
+
+    /// Reads the entry for `key`, whatever its age.
+    fn with<R>(&self, key: &str, read: impl FnOnce(Option<&mut T>) -> R) -> R {
+        read(lock(&self.entries).get_mut(key).map(|c| &mut c.value))
+    }
+
+    fn invalidate(&self, key: &str) {
+        let mut entries = lock(&self.entries);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(key);
+    }
+
+    fn clear(&self) {
+        let mut entries = lock(&self.entries);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+}
+
+/// The enricher's caches; shared with refreshes running in the background.
+struct Caches {
+    users: Cache<Arc<UserEntry>>,
+    devices: Cache<Option<Arc<Device>>>,
+    /// Each user's latest accesses, newest first.
+    recent: Cache<Vec<Past>>,
+}
+
+/// What one trip to the store reads: the ids whose entries are wanted.
+#[derive(Default, Clone)]
+struct Wants {
+    user: Option<String>,
+    device: Option<String>,
+    recent: Option<String>,
+}
+
+impl Wants {
+    fn any(&self) -> bool {
+        self.user.is_some() || self.device.is_some() || self.recent.is_some()
+    }
+
+    /// Adds what `other` wants.
+    fn add(&mut self, other: Wants) {
+        self.user = self.user.take().or(other.user);
+        self.device = self.device.take().or(other.device);
+        self.recent = self.recent.take().or(other.recent);
+    }
+}
+
+/// The cache generations before a trip to the store.
+#[derive(Clone, Copy)]
+struct Generations {
+    users: u64,
+    devices: u64,
+    recent: u64,
+}
+
+/// What one blocking trip to the store brought back.
+#[derive(Default)]
+struct Loaded {
+    user: Option<Arc<UserEntry>>,
+    device: Option<Option<Arc<Device>>>,
+    recent: Option<Vec<Past>>,
+}
+
+impl Caches {
+    fn generations(&self) -> Generations {
+        Generations {
+            users: self.users.generation(),
+            devices: self.devices.generation(),
+            recent: self.recent.generation(),
+        }
+    }
+
+    /// Keeps what a trip that began at `at` read. The latest accesses this server
+    /// noted meanwhile, newer than any the store returned (not yet indexed, or
+    /// made during the trip), stay in front.
+    fn put(&self, wants: &Wants, loaded: &Loaded, at: Instant, gens: Generations, history: usize) {
+        if let (Some(u), Some(e)) = (&wants.user, &loaded.user) {
+            self.users.put(u, at, gens.users, |_| e.clone());
+        }
+        if let (Some(d), Some(e)) = (&wants.device, &loaded.device) {
+            self.devices.put(d, at, gens.devices, |_| e.clone());
+        }
+        if let (Some(u), Some(stored)) = (&wants.recent, &loaded.recent) {
+            self.recent.put(u, at, gens.recent, |noted| {
+                let newest = stored.first().map(|p| p.time);
+                let mut merged: Vec<Past> = noted
+                    .unwrap_or_default()
+                    .into_iter()
+                    .take_while(|p| newest.is_none_or(|t| p.time > t))
+                    .collect();
+                merged.extend(stored.iter().cloned());
+                merged.truncate(history);
+                merged
+            });
+        }
+    }
+
+    /// A refresh that failed: each entry may be refreshed again.
+    fn refresh_failed(&self, wants: &Wants) {
+        if let Some(u) = &wants.user {
+            self.users.refresh_failed(u);
+        }
+        if let Some(d) = &wants.device {
+            self.devices.refresh_failed(d);
+        }
+        if let Some(u) = &wants.recent {
+            self.recent.refresh_failed(u);
+        }
+    }
+}
+
+/// One trip to the store (blocking) for what `wants` names.
+fn load(store: &dyn Store, wants: &Wants, history: usize) -> Result<Loaded, StoreError> {
+    let mut l = Loaded::default();
+    if let Some(u) = &wants.user {
+        let user = store.get_user(u)?;
+        let groups = if user.is_some() {
+            store.groups_of(u)?
+        } else {
+            Vec::new()
+        };
+        let email = user
+            .as_ref()
+            .filter(|u| !u.email.is_empty())
+            .map(|u| u.email.to_lowercase());
+        l.user = Some(Arc::new(UserEntry {
+            user: user.map(Arc::new),
+            groups,
+            email,
+        }));
+    }
+    if let Some(d) = &wants.device {
+        l.device = Some(store.get_device(d)?.map(Arc::new));
+    }
+    if let Some(u) = &wants.recent {
+        let records = store.recent_access(u, history)?;
+        l.recent = Some(records.iter().map(|r| Past::from_record(r, None)).collect());
+    }
+    Ok(l)
+}
+
 /// Fills request contexts from the directory, the GeoIP database and the detector.
 pub struct Enricher {
     store: Arc<dyn Store>,
     ttl: Duration,
     geoip: Option<GeoIp>,
     detector: Detector,
-    users: Mutex<HashMap<String, Cached<Arc<UserEntry>>>>,
-    devices: Mutex<HashMap<String, Cached<Option<Arc<Device>>>>>,
-    recent: Mutex<HashMap<String, Cached<Vec<Past>>>>,
+    caches: Arc<Caches>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Enricher {
@@ -88,58 +342,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The cached value for `key` when it is younger than `ttl` at `now` (one clock
-/// reading per request instead of one per lookup).
-fn cached<T: Clone>(
-    map: &Mutex<HashMap<String, Cached<T>>>,
-    key: &str,
-    ttl: Duration,
-    now: Instant,
-) -> Option<T> {
-    lock(map)
-        .get(key)
-        .filter(|c| now.saturating_duration_since(c.at) < ttl)
-        .map(|c| c.value.clone())
-}
-
-fn put<T>(map: &Mutex<HashMap<String, Cached<T>>>, key: &str, value: T) {
-    let mut m = lock(map);
-    if m.len() >= CACHE_CAP {
-        m.clear();
-    }
-    m.insert(
-        key.to_string(),
-        Cached {
-            at: Instant::now(),
-            value,
-        },
-    );
-}
-
-/// What one blocking trip to the store brought back.
-#[derive(Default)]
-struct Loaded {
-    user: Option<Arc<UserEntry>>,
-    device: Option<Option<Arc<Device>>>,
-    recent: Option<Vec<Past>>,
-}
-
 impl Enricher {
-    /// An enricher over this store. `ttl` zero disables caching.
+    /// An enricher over this store. `ttl` zero disables caching; trips to the
+    /// store are counted in `metrics`.
     pub fn new(
         store: Arc<dyn Store>,
         ttl: Duration,
         geoip: Option<GeoIp>,
         detector: Detector,
+        metrics: Arc<Metrics>,
     ) -> Enricher {
         Enricher {
             store,
             ttl,
             geoip,
             detector,
-            users: Mutex::new(HashMap::new()),
-            devices: Mutex::new(HashMap::new()),
-            recent: Mutex::new(HashMap::new()),
+            caches: Arc::new(Caches {
+                users: Cache::new(),
+                devices: Cache::new(),
+                recent: Cache::new(),
+            }),
+            metrics,
         }
     }
 
@@ -155,17 +378,17 @@ impl Enricher {
 
     /// Forgets what is cached about a user (after a directory change).
     pub fn invalidate_user(&self, id: &str) {
-        lock(&self.users).remove(id);
+        self.caches.users.invalidate(id);
     }
 
     /// Forgets what is cached about a device (after a directory change).
     pub fn invalidate_device(&self, id: &str) {
-        lock(&self.devices).remove(id);
+        self.caches.devices.invalidate(id);
     }
 
     /// Forgets every cached user (after a group change).
     pub fn invalidate_users(&self) {
-        lock(&self.users).clear();
+        self.caches.users.clear();
     }
 
     /// Remembers an access as the user's latest (called as each decision is
@@ -174,91 +397,99 @@ impl Enricher {
     pub fn note(&self, record: &AccessRecord, location: Option<Point>) {
         let Some(user) = &record.user else { return };
         let n = self.detector.config().history.max(1);
-        if let Some(c) = lock(&self.recent).get_mut(user) {
-            c.value.insert(0, Past::from_record(record, location));
-            c.value.truncate(n);
-        }
+        self.caches.recent.with(user, |recent| {
+            if let Some(recent) = recent {
+                recent.insert(0, Past::from_record(record, location));
+                recent.truncate(n);
+            }
+        });
     }
 
     /// Enriches a request for `app`, deciding at `now` in the policy's time zone.
     pub async fn enrich(
         &self,
+        req: Request,
+        app: &str,
+        tz: policy_core::chrono_tz::Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Enriched, StoreError> {
+        self.enrich_at(req, app, tz, now, Instant::now()).await
+    }
+
+    /// [`Enricher::enrich`] with the caches' clock reading given (tests move it).
+    async fn enrich_at(
+        &self,
         mut req: Request,
         app: &str,
         tz: policy_core::chrono_tz::Tz,
         now: DateTime<Utc>,
+        clock: Instant,
     ) -> Result<Enriched, StoreError> {
         // Borrowed, not cloned: only a trip to the store needs owned copies.
         let user_id = req.user.id.as_deref();
         let device_id = req.device.id.as_deref();
         let history = self.detector.config().history.max(1);
-        let clock = Instant::now();
 
-        // What the caches have, and what must be read from the store.
-        let mut user_entry = user_id.and_then(|u| cached(&self.users, u, self.ttl, clock));
-        let mut device = device_id.and_then(|d| cached(&self.devices, d, self.ttl, clock));
-        let recent_cached = user_id.is_some_and(|u| {
-            lock(&self.recent)
-                .get(u)
-                .is_some_and(|c| clock.saturating_duration_since(c.at) < self.ttl)
-        });
-        let need_user = user_id.is_some() && user_entry.is_none();
-        let need_device = device_id.is_some() && device.is_none();
-        let need_recent = user_id.is_some() && !recent_cached;
+        // What the caches have; what must be read from the store before deciding
+        // (`wants`); what is due for an early refresh (`renew`).
+        let (mut wants, mut renew) = (Wants::default(), Wants::default());
+        let caches = &self.caches;
+        let (mut user_entry, mut device) = (None, None);
+        if let Some(u) = user_id {
+            let users = caches.users.get(u, self.ttl, clock, Arc::clone);
+            users.sort(u, &mut user_entry, &mut wants.user, &mut renew.user);
+            let recent = caches.recent.get(u, self.ttl, clock, |_| ());
+            recent.sort(u, &mut None, &mut wants.recent, &mut renew.recent);
+        }
+        if let Some(d) = device_id {
+            let devices = caches.devices.get(d, self.ttl, clock, Clone::clone);
+            devices.sort(d, &mut device, &mut wants.device, &mut renew.device);
+        }
+        let caching = !self.ttl.is_zero();
         let mut loaded_recent: Option<Vec<Past>> = None;
-        if need_user || need_device || need_recent {
-            let store = self.store.clone();
-            let (u, d) = (user_id.map(str::to_owned), device_id.map(str::to_owned));
-            let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, StoreError> {
-                let mut l = Loaded::default();
-                if let (true, Some(u)) = (need_user, &u) {
-                    let user = store.get_user(u)?;
-                    let groups = if user.is_some() {
-                        store.groups_of(u)?
-                    } else {
-                        Vec::new()
-                    };
-                    let email = user
-                        .as_ref()
-                        .filter(|u| !u.email.is_empty())
-                        .map(|u| u.email.to_lowercase());
-                    l.user = Some(Arc::new(UserEntry {
-                        user: user.map(Arc::new),
-                        groups,
-                        email,
-                    }));
-                }
-                if let (true, Some(d)) = (need_device, &d) {
-                    l.device = Some(store.get_device(d)?.map(Arc::new));
-                }
-                if let (true, Some(u)) = (need_recent, &u) {
-                    let records = store.recent_access(u, history)?;
-                    l.recent = Some(records.iter().map(|r| Past::from_record(r, None)).collect());
-                }
-                Ok(l)
+        if wants.any() {
+            // This decision waits for the store; whatever is due for renewal comes
+            // along on the same trip.
+            wants.add(renew);
+            let gens = caches.generations();
+            let (store, metrics) = (self.store.clone(), self.metrics.clone());
+            let trip = wants.clone();
+            let loaded = tokio::task::spawn_blocking(move || {
+                metrics.directory_loads.fetch_add(1, Ordering::Relaxed);
+                load(store.as_ref(), &trip, history)
             })
             .await
-            .map_err(|e| StoreError::Backend(format!("directory lookup failed: {e}")))??;
-            let caching = !self.ttl.is_zero();
-            if let (Some(e), Some(u)) = (loaded.user, user_id) {
-                if caching {
-                    put(&self.users, u, e.clone());
+            .map_err(|e| StoreError::Backend(format!("directory lookup failed: {e}")))
+            .and_then(|loaded| loaded);
+            let loaded = match loaded {
+                Ok(l) => l,
+                Err(e) => {
+                    caches.refresh_failed(&wants);
+                    return Err(e);
                 }
-                user_entry = Some(e);
+            };
+            if caching {
+                caches.put(&wants, &loaded, clock, gens, history);
+            } else {
+                loaded_recent = loaded.recent;
             }
-            if let (Some(dv), Some(d)) = (loaded.device, device_id) {
-                if caching {
-                    put(&self.devices, d, dv.clone());
+            user_entry = loaded.user.or(user_entry);
+            device = loaded.device.or(device);
+        } else if renew.any() {
+            // Renewed in the background: this decision uses the valid entries.
+            let gens = caches.generations();
+            let (store, metrics, caches) =
+                (self.store.clone(), self.metrics.clone(), caches.clone());
+            tokio::task::spawn_blocking(move || {
+                metrics.directory_loads.fetch_add(1, Ordering::Relaxed);
+                match load(store.as_ref(), &renew, history) {
+                    Ok(loaded) => caches.put(&renew, &loaded, clock, gens, history),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refreshing cached directory entries failed");
+                        caches.refresh_failed(&renew);
+                    }
                 }
-                device = Some(dv);
-            }
-            if let (Some(r), Some(u)) = (loaded.recent, user_id) {
-                if caching {
-                    put(&self.recent, u, r);
-                } else {
-                    loaded_recent = Some(r);
-                }
-            }
+            });
         }
 
         // The directory's user: groups and e-mail.
@@ -296,11 +527,9 @@ impl Enricher {
         // Risk from the user's latest accesses.
         let assessment = Observation::from_request(&req, now).map(|obs| match &loaded_recent {
             Some(r) => self.detector.assess(&obs, r),
-            None => {
-                let recent = lock(&self.recent);
-                let history: &[Past] = recent.get(obs.user).map_or(&[], |c| &c.value);
-                self.detector.assess(&obs, history)
-            }
+            None => caches.recent.with(obs.user, |recent| {
+                self.detector.assess(&obs, recent.map_or(&[], |r| &r[..]))
+            }),
         });
         if let Some(a) = &assessment {
             let risk = &mut req.risk;
@@ -344,6 +573,141 @@ pub fn merge_device(d: &mut DeviceCtx, p: &DeviceCtx) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::NewUser;
+    use crate::store::sqlite::SqliteStore;
+
+    fn enricher(store: Arc<dyn Store>, ttl: Duration) -> (Enricher, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::default());
+        let detector = Detector::new(Default::default());
+        let e = Enricher::new(store, ttl, None, detector, metrics.clone());
+        (e, metrics)
+    }
+
+    fn trips(m: &Metrics) -> u64 {
+        m.directory_loads.load(Ordering::Relaxed)
+    }
+
+    async fn groups_at(e: &Enricher, clock: Instant) -> Vec<String> {
+        let req = Request::from_json(r#"{"user":{"id":"u1"}}"#).unwrap();
+        let tz = policy_core::chrono_tz::Asia::Tokyo;
+        let out = e
+            .enrich_at(req, "app", tz, Utc::now(), clock)
+            .await
+            .unwrap();
+        out.request.user.groups.unwrap_or_default()
+    }
+
+    /// A change made in the store behind the cache's back (another decision
+    /// server sharing PostgreSQL) shows once the entry is renewed early, by one
+    /// trip however many requests see it due; an expired entry is never served.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_entry_due_for_renewal_is_refreshed_once_and_never_served_expired() {
+        let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+        store.migrate().unwrap();
+        store
+            .create_user(&NewUser {
+                id: "u1".into(),
+                email: "u1@example.co.jp".into(),
+                display_name: "u1".into(),
+                password_hash: None,
+            })
+            .unwrap();
+        store.create_group("経理部").unwrap();
+        let ttl = Duration::from_secs(10);
+        let (e, metrics) = enricher(store.clone(), ttl);
+        let e = Arc::new(e);
+        let t0 = Instant::now();
+        assert!(groups_at(&e, t0).await.is_empty());
+        assert_eq!(trips(&metrics), 1);
+
+        store.add_member("経理部", "u1").unwrap();
+        // Young entry: served as cached, no trip.
+        assert!(groups_at(&e, t0 + Duration::from_secs(5)).await.is_empty());
+        assert_eq!(trips(&metrics), 1);
+
+        // Due for renewal: no request waits for the store (each is answered from
+        // the valid entry, or from the renewed one once it has landed), and one of
+        // them starts the only refresh.
+        let due = t0 + Duration::from_secs(8);
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let e = e.clone();
+            requests.spawn(async move { groups_at(&e, due).await });
+        }
+        while let Some(groups) = requests.join_next().await {
+            let groups = groups.unwrap();
+            assert!(groups.is_empty() || groups == ["経理部"], "{groups:?}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while groups_at(&e, due).await.is_empty() {
+            assert!(Instant::now() < deadline, "the refresh never landed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(trips(&metrics), 2, "one refresh for 50 requests");
+
+        // Expired (counted from when the refresh began): read again before deciding.
+        store.remove_member("経理部", "u1").unwrap();
+        assert!(groups_at(&e, due + ttl).await.is_empty());
+        assert_eq!(trips(&metrics), 3);
+    }
+
+    #[test]
+    fn a_lookup_that_began_before_an_invalidation_is_not_kept() {
+        let cache: Cache<u32> = Cache::new();
+        let ttl = Duration::from_secs(10);
+        let now = Instant::now();
+        let before = cache.generation();
+        cache.invalidate("u1");
+        cache.put("u1", now, before, |_| 1);
+        assert!(matches!(cache.get("u1", ttl, now, |v| *v), Hit::Miss));
+        cache.put("u1", now, cache.generation(), |_| 2);
+        assert!(matches!(cache.get("u1", ttl, now, |v| *v), Hit::Fresh(2)));
+        // Renewal is handed to one caller only; a failed refresh can be retried.
+        let due = now + Duration::from_millis(7_500);
+        assert!(matches!(cache.get("u1", ttl, due, |v| *v), Hit::Refresh(2)));
+        assert!(matches!(cache.get("u1", ttl, due, |v| *v), Hit::Fresh(2)));
+        cache.refresh_failed("u1");
+        assert!(matches!(cache.get("u1", ttl, due, |v| *v), Hit::Refresh(2)));
+        assert!(matches!(cache.get("u1", ttl, now + ttl, |v| *v), Hit::Miss));
+    }
+
+    #[test]
+    fn renewed_history_keeps_accesses_the_store_does_not_have_yet() {
+        let past = |secs: i64| Past {
+            time: DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap(),
+            country: None,
+            device: Some(format!("PC-{secs}")),
+            denied: false,
+            location: None,
+        };
+        let caches = Caches {
+            users: Cache::new(),
+            devices: Cache::new(),
+            recent: Cache::new(),
+        };
+        let now = Instant::now();
+        let gens = caches.generations();
+        // This server noted accesses at 4 and 3; the store has indexed up to 3.
+        caches
+            .recent
+            .put("u1", now, gens.recent, |_| vec![past(4), past(3), past(1)]);
+        let wants = Wants {
+            recent: Some("u1".into()),
+            ..Wants::default()
+        };
+        let loaded = Loaded {
+            recent: Some(vec![past(3), past(2), past(1)]),
+            ..Loaded::default()
+        };
+        caches.put(&wants, &loaded, now, caches.generations(), 3);
+        let times: Vec<i64> = caches.recent.with("u1", |r| {
+            r.unwrap()
+                .iter()
+                .map(|p| p.time.timestamp() - 1_800_000_000)
+                .collect()
+        });
+        assert_eq!(times, vec![4, 3, 2]);
+    }
 
     #[test]
     fn merge_keeps_what_the_pep_sent() {

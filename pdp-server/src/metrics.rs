@@ -110,6 +110,9 @@ pub struct Metrics {
     pub alerts_sent: AtomicU64,
     /// Alert mails that could not be sent.
     pub alerts_failed: AtomicU64,
+    /// Trips to the store for directory entries and users' latest accesses
+    /// (cache misses and early refreshes).
+    pub directory_loads: AtomicU64,
     http_2xx: AtomicU64,
     http_3xx: AtomicU64,
     http_4xx: AtomicU64,
@@ -136,6 +139,7 @@ impl Default for Metrics {
             blocked: AtomicU64::new(0),
             alerts_sent: AtomicU64::new(0),
             alerts_failed: AtomicU64::new(0),
+            directory_loads: AtomicU64::new(0),
             http_2xx: AtomicU64::new(0),
             http_3xx: AtomicU64::new(0),
             http_4xx: AtomicU64::new(0),
@@ -199,7 +203,7 @@ impl Metrics {
             "rzts_log_commit_seconds",
             "Time one access-log group commit took to be durable (write and sync).",
         );
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 11] = [
             (
                 "rzts_log_records_total",
                 "Access records committed.",
@@ -249,6 +253,11 @@ impl Metrics {
                 "rzts_alerts_failed_total",
                 "Alert mails that could not be sent.",
                 &self.alerts_failed,
+            ),
+            (
+                "rzts_directory_loads_total",
+                "Trips to the store for directory entries and users' latest accesses (cache misses and early refreshes).",
+                &self.directory_loads,
             ),
         ];
         for (name, help, v) in counters {

@@ -284,8 +284,8 @@ impl PolicyManager {
                 Err(e) => tracing::warn!(error = %e, "could not write the lock file"),
             }
         }
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if lock_text == current.lock_text {
+            self.clear_error();
             return ReloadOutcome::SameRules;
         }
         let version = current.version + 1;
@@ -299,7 +299,13 @@ impl PolicyManager {
             loaded_at: Utc::now(),
         });
         self.bundle_tx.send_replace(bundle);
+        // Only now: whoever sees no error must also see the new rules in force.
+        self.clear_error();
         ReloadOutcome::Reloaded(version)
+    }
+
+    fn clear_error(&self) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     fn fail(&self, errors: Vec<String>) -> ReloadOutcome {

@@ -302,6 +302,7 @@ impl Server {
             Duration::from_millis(config.cache_ttl_ms),
             geoip,
             crate::detector::Detector::new(config.detector.clone()),
+            metrics.clone(),
         );
 
         let listener = TcpListener::bind(config.listen)

@@ -261,11 +261,12 @@ impl Caches {
         }
         if let (Some(u), Some(stored)) = (&wants.recent, &loaded.recent) {
             self.recent.put(u, at, gens.recent, |noted| {
-                let newest = stored.first().map(|p| p.time);
+                // The store keeps microseconds; what was noted here has more.
+                let newest = stored.first().map(|p| p.time.timestamp_micros());
                 let mut merged: Vec<Past> = noted
                     .unwrap_or_default()
                     .into_iter()
-                    .take_while(|p| newest.is_none_or(|t| p.time > t))
+                    .take_while(|p| newest.is_none_or(|t| p.time.timestamp_micros() > t))
                     .collect();
                 merged.extend(stored.iter().cloned());
                 merged.truncate(history);
@@ -673,13 +674,14 @@ mod tests {
 
     #[test]
     fn renewed_history_keeps_accesses_the_store_does_not_have_yet() {
-        let past = |secs: i64| Past {
-            time: DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap(),
+        let past_ns = |secs: i64, nanos: u32| Past {
+            time: DateTime::from_timestamp(1_800_000_000 + secs, nanos).unwrap(),
             country: None,
             device: Some(format!("PC-{secs}")),
             denied: false,
             location: None,
         };
+        let past = |secs: i64| past_ns(secs, 0);
         let caches = Caches {
             users: Cache::new(),
             devices: Cache::new(),
@@ -687,10 +689,11 @@ mod tests {
         };
         let now = Instant::now();
         let gens = caches.generations();
-        // This server noted accesses at 4 and 3; the store has indexed up to 3.
-        caches
-            .recent
-            .put("u1", now, gens.recent, |_| vec![past(4), past(3), past(1)]);
+        // This server noted accesses at 4 and 3 (with the nanoseconds the store
+        // does not keep); the store has indexed up to 3.
+        caches.recent.put("u1", now, gens.recent, |_| {
+            vec![past(4), past_ns(3, 500), past(1)]
+        });
         let wants = Wants {
             recent: Some("u1".into()),
             ..Wants::default()

@@ -289,8 +289,14 @@ impl Caches {
     }
 }
 
-/// One trip to the store (blocking) for what `wants` names.
-fn load(store: &dyn Store, wants: &Wants, history: usize) -> Result<Loaded, StoreError> {
+/// One trip to the store (blocking) for what `wants` names, counted in `metrics`.
+fn load(
+    store: &dyn Store,
+    metrics: &Metrics,
+    wants: &Wants,
+    history: usize,
+) -> Result<Loaded, StoreError> {
+    metrics.directory_loads.fetch_add(1, Ordering::Relaxed);
     let mut l = Loaded::default();
     if let Some(u) = &wants.user {
         let user = store.get_user(u)?;
@@ -455,13 +461,11 @@ impl Enricher {
             let gens = caches.generations();
             let (store, metrics) = (self.store.clone(), self.metrics.clone());
             let trip = wants.clone();
-            let loaded = tokio::task::spawn_blocking(move || {
-                metrics.directory_loads.fetch_add(1, Ordering::Relaxed);
-                load(store.as_ref(), &trip, history)
-            })
-            .await
-            .map_err(|e| StoreError::Backend(format!("directory lookup failed: {e}")))
-            .and_then(|loaded| loaded);
+            let loaded =
+                tokio::task::spawn_blocking(move || load(store.as_ref(), &metrics, &trip, history))
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("directory lookup failed: {e}")))
+                    .and_then(|loaded| loaded);
             let loaded = match loaded {
                 Ok(l) => l,
                 Err(e) => {
@@ -482,8 +486,7 @@ impl Enricher {
             let (store, metrics, caches) =
                 (self.store.clone(), self.metrics.clone(), caches.clone());
             tokio::task::spawn_blocking(move || {
-                metrics.directory_loads.fetch_add(1, Ordering::Relaxed);
-                match load(store.as_ref(), &renew, history) {
+                match load(store.as_ref(), &metrics, &renew, history) {
                     Ok(loaded) => caches.put(&renew, &loaded, clock, gens, history),
                     Err(e) => {
                         tracing::warn!(error = %e, "refreshing cached directory entries failed");

@@ -26,6 +26,8 @@
 //! worker per request (tokio's runtime metrics): with one worker, that thread is
 //! the bottleneck, and its busy time per request is the steadier measure of what
 //! a decision costs compared with a hello-world request on a shared machine.
+//! The goal line uses each side's best round; the decide/hello ratio within each
+//! round (median, lowest, highest) is printed beside it to show the machine's spread.
 //!
 //! The process uses mimalloc, the allocator of the `rzts` binary, so the decision
 //! server runs here as it does in production (hello-world gets it too).
@@ -370,6 +372,10 @@ fn main() {
         let rounds = env_usize("RZTS_HTTP_ROUNDS", 3).max(1);
         let mut h: Option<Run> = None;
         let mut d: Option<Run> = None;
+        // decide/hello of each round that ran both: on a shared machine the two
+        // halves of one round see the most similar conditions.
+        let mut paired: Vec<f64> = Vec::new();
+        let mut h_last: Option<f64> = None;
         let best = |slot: &mut Option<Run>, r: Run| {
             if slot.as_ref().is_none_or(|b| r.rate() > b.rate()) {
                 *slot = Some(r);
@@ -379,11 +385,16 @@ fn main() {
             let mut line = format!("  round {round}:");
             if only != "decide" {
                 let r = load(&sh, hello, conns, requests, hello_req.clone()).await;
+                h_last = Some(r.rate());
                 line.push_str(&format!(" hello {:.0}/s ({:.2?} busy)", r.rate(), r.busy_per_request()));
                 best(&mut h, r);
             }
+            let hello_rate = h_last.take();
             if only != "hello" {
                 let r = load(&sh, pdp, conns, requests, decide_req.clone()).await;
+                if let Some(hr) = hello_rate {
+                    paired.push(r.rate() / hr);
+                }
                 let lag = sh.spawn(index_lag()).await.unwrap();
                 line.push_str(&format!(
                     " decide {:.0}/s ({:.2?} busy; indexing finished {:.0?} after the run)",
@@ -426,6 +437,17 @@ fn main() {
                     r.busy_per_request()
                 );
             }
+        }
+        if !paired.is_empty() {
+            paired.sort_by(f64::total_cmp);
+            let n = paired.len();
+            let median = (paired[(n - 1) / 2] + paired[n / 2]) / 2.0;
+            println!(
+                "  decide/hello within each round: median {:.0}% (lowest {:.0}%, highest {:.0}%, {n} rounds)",
+                100.0 * median,
+                100.0 * paired[0],
+                100.0 * paired[n - 1]
+            );
         }
         println!("  (CPU/request: process CPU time of server and load generator together, per request;");
         println!("   busy/request: busy time of the servers' tokio worker(s) per request, the bottleneck)");

@@ -375,7 +375,6 @@ fn main() {
         // decide/hello of each round that ran both: on a shared machine the two
         // halves of one round see the most similar conditions.
         let mut paired: Vec<f64> = Vec::new();
-        let mut h_last: Option<f64> = None;
         let best = |slot: &mut Option<Run>, r: Run| {
             if slot.as_ref().is_none_or(|b| r.rate() > b.rate()) {
                 *slot = Some(r);
@@ -383,13 +382,13 @@ fn main() {
         };
         for round in 1..=rounds {
             let mut line = format!("  round {round}:");
+            let mut hello_rate = None;
             if only != "decide" {
                 let r = load(&sh, hello, conns, requests, hello_req.clone()).await;
-                h_last = Some(r.rate());
+                hello_rate = Some(r.rate());
                 line.push_str(&format!(" hello {:.0}/s ({:.2?} busy)", r.rate(), r.busy_per_request()));
                 best(&mut h, r);
             }
-            let hello_rate = h_last.take();
             if only != "hello" {
                 let r = load(&sh, pdp, conns, requests, decide_req.clone()).await;
                 if let Some(hr) = hello_rate {

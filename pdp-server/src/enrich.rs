@@ -20,7 +20,7 @@
 //! one trip to the store per renewal, not one per request in flight.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -111,30 +111,35 @@ struct Cached<T> {
 /// expiring under every request in flight at once, each of which would then go to
 /// the store.
 struct Cache<T> {
-    entries: Mutex<HashMap<String, Cached<T>>>,
-    /// Bumped by every invalidation, under the same lock as the entries: a lookup
-    /// that began before an invalidation may have read what the change replaced,
-    /// so what it read is not kept.
-    generation: AtomicU64,
+    inner: Mutex<Entries<T>>,
+}
+
+struct Entries<T> {
+    map: HashMap<String, Cached<T>>,
+    /// Bumped by every invalidation: a lookup that began before one may have read
+    /// what the change replaced, so what it read is not kept.
+    generation: u64,
 }
 
 impl<T> Cache<T> {
     fn new() -> Cache<T> {
         Cache {
-            entries: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
+            inner: Mutex::new(Entries {
+                map: HashMap::new(),
+                generation: 0,
+            }),
         }
     }
 
     /// The generation a lookup must note before it reads the store.
     fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        lock(&self.inner).generation
     }
 
     /// Looks `key` up at `now`, reading a hit through `read`.
     fn get<R>(&self, key: &str, ttl: Duration, now: Instant, read: impl FnOnce(&T) -> R) -> Hit<R> {
-        let mut entries = lock(&self.entries);
-        let Some(c) = entries.get_mut(key) else {
+        let mut inner = lock(&self.inner);
+        let Some(c) = inner.map.get_mut(key) else {
             return Hit::Miss;
         };
         let age = now.saturating_duration_since(c.at);
@@ -152,15 +157,15 @@ impl<T> Cache<T> {
     /// makes the entry from the one in place, if any. Dropped when an
     /// invalidation came in between.
     fn put(&self, key: &str, at: Instant, generation: u64, value: impl FnOnce(Option<T>) -> T) {
-        let mut entries = lock(&self.entries);
-        if self.generation.load(Ordering::Acquire) != generation {
+        let mut inner = lock(&self.inner);
+        if inner.generation != generation {
             return;
         }
-        let old = entries.remove(key).map(|c| c.value);
-        if entries.len() >= CACHE_CAP {
-            entries.clear();
+        let old = inner.map.remove(key).map(|c| c.value);
+        if inner.map.len() >= CACHE_CAP {
+            inner.map.clear();
         }
-        entries.insert(
+        inner.map.insert(
             key.to_string(),
             Cached {
                 at,
@@ -172,26 +177,26 @@ impl<T> Cache<T> {
 
     /// A refresh that failed: a later request may try again.
     fn refresh_failed(&self, key: &str) {
-        if let Some(c) = lock(&self.entries).get_mut(key) {
+        if let Some(c) = lock(&self.inner).map.get_mut(key) {
             c.refreshing = false;
         }
     }
 
     /// Reads the entry for `key`, whatever its age.
     fn with<R>(&self, key: &str, read: impl FnOnce(Option<&mut T>) -> R) -> R {
-        read(lock(&self.entries).get_mut(key).map(|c| &mut c.value))
+        read(lock(&self.inner).map.get_mut(key).map(|c| &mut c.value))
     }
 
     fn invalidate(&self, key: &str) {
-        let mut entries = lock(&self.entries);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.remove(key);
+        let mut inner = lock(&self.inner);
+        inner.generation += 1;
+        inner.map.remove(key);
     }
 
     fn clear(&self) {
-        let mut entries = lock(&self.entries);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
+        let mut inner = lock(&self.inner);
+        inner.generation += 1;
+        inner.map.clear();
     }
 }
 
